@@ -1,0 +1,1 @@
+"""Prefect flows of accesswatch (thin: they wire the stage functions in accesswatch.*)."""

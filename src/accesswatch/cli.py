@@ -1,0 +1,226 @@
+"""The command line: each command loads config, calls one library function, prints.
+
+Prefect is imported only by the commands that run flows (it costs ~2 s to import).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import AccessWatchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="accesswatch: watch the news for API access disputes between AI vendors.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config directory (default: config/ "
+                                                "or $ACCESSWATCH_CONFIG_DIR).")]
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: database.path from config).")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def prefect_env(data_dir: Path = Path("data")) -> None:
+    """Defaults for Prefect, set before it is imported: a project-local PREFECT_HOME, no
+    analytics (machines here have no internet) and a generous start-up timeout for the
+    temporary local API server."""
+    os.environ.setdefault("PREFECT_HOME", str((data_dir / ".prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "accesswatch")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def emit(cols: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> None:
+    """Print rows as a table, CSV or JSON lines (shared by every listing command)."""
+    if fmt is Format.json:
+        for r in rows:
+            sys.stdout.write(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)},
+                                        ensure_ascii=False, default=str) + "\n")
+    elif fmt is Format.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(cols)
+        w.writerows([[_jsonable(v) for v in r] for r in rows])
+        sys.stdout.write(buf.getvalue())
+    else:
+        t = Table(title=title, show_lines=False)
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            t.add_row(*["" if v is None else str(_jsonable(v)) for v in r])
+        console.print(t)
+
+
+def _fail(e: Exception) -> None:
+    err_console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _store(config: Path | None, db: Path | None):  # -> Store
+    from .config import load_settings, resolve_config_dir
+    from .store import Store
+
+    cdir = resolve_config_dir(config)
+    settings = load_settings(cdir) if (cdir / "accesswatch.toml").exists() else None
+    path = db or Path(settings.database.path if settings else "data/accesswatch.duckdb")
+    return Store(path, settings.database.lock_timeout_seconds if settings else 30)
+
+
+@app.command()
+def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Run the monitor flow once over the configured feeds.
+
+    Example: accesswatch run --config config --db data/accesswatch.duckdb
+    """
+    try:
+        from .config import load_config
+
+        load_config(config, db)  # fail fast, before Prefect starts, on a bad config
+        prefect_env()
+        from flows.monitor import monitor
+
+        result = monitor(config_dir=str(config) if config else None, db_path=str(db) if db else None)
+    except AccessWatchError as e:
+        _fail(e)
+    console.print(result["summary"], highlight=False)
+
+
+@app.command()
+def demo(config: ConfigOpt = None,
+         db: Annotated[Path, typer.Option("--db", help="DuckDB file for the demo.")] = Path("data/demo.duckdb"),
+         port: Annotated[int, typer.Option(help="Preferred port for the sample site (a free one if taken).")] = 8765,
+         ) -> None:
+    """Serve the bundled sample news site on 127.0.0.1 and run the real flow over it.
+
+    Example: accesswatch demo --db data/demo.duckdb
+    """
+    from . import demo as demo_site
+    from .config import resolve_config_dir
+
+    cdir = resolve_config_dir(config)
+    if not (cdir / "vendors.toml").exists():
+        _fail(AccessWatchError(f"{cdir}/vendors.toml not found: run the demo from the project directory "
+                               "or pass --config"))
+    prefect_env()
+    with demo_site.serve_site(port) as base:
+        port_used = int(base.rsplit(":", 1)[1])
+        if port_used != port:
+            err_console.print(f"note: port {port} is taken; the site runs on {port_used}, so its article "
+                              "URLs differ from earlier demo runs")
+        demo_cfg = demo_site.write_demo_config(cdir, Path("data/demo-config"), base)
+        os.environ["ACCESSWATCH_HTTP_ALLOWED_PRIVATE_HOSTS"] = json.dumps([f"127.0.0.1:{port_used}"])
+        console.print(f"Sample news site on {base}; running the monitor flow into {db} ...")
+        try:
+            from flows.monitor import monitor
+
+            result = monitor(config_dir=str(demo_cfg), db_path=str(db))
+        except AccessWatchError as e:
+            _fail(e)
+    from .store import Store
+
+    store = Store(db)
+    console.print()
+    console.rule("Run summary")
+    console.print(result["summary"], highlight=False)
+    counts = store.counts()
+    console.print(f"Database {db}: {counts['articles']} articles, {counts['detections']} detections, "
+                  f"{counts['runs']} runs.", highlight=False)
+    cols, rows = store.query("SELECT actor, action, target, reason, round(score, 2) AS score, title "
+                             "FROM recent_disputes")
+    console.rule(f"Access disputes detected ({len(rows)})")
+    emit(cols, rows, Format.table)
+    console.rule("Try")
+    console.print(f'.venv/bin/accesswatch query --db {db} "SELECT actor, target, action, title FROM recent_disputes"',
+                  highlight=False)
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
+          config: ConfigOpt = None, db: DbOpt = None, format: FormatOpt = Format.table) -> None:
+    """Run read-only SQL against the database.
+
+    Example: accesswatch query "SELECT actor, target, action, title FROM recent_disputes" --format csv
+    """
+    try:
+        cols, rows = _store(config, db).query(sql)
+    except AccessWatchError as e:
+        _fail(e)
+    except Exception as e:  # duckdb errors: show them plainly
+        _fail(AccessWatchError(f"{type(e).__name__}: {e}"))
+    emit(cols, rows, format)
+
+
+@app.command()
+def status(config: ConfigOpt = None, db: DbOpt = None, format: FormatOpt = Format.table,
+           runs: Annotated[int, typer.Option(help="How many recent runs to show.")] = 5) -> None:
+    """Feed health (last success, failures, last error) and the last runs.
+
+    Example: accesswatch status --runs 10
+    """
+    try:
+        parts = _store(config, db).status(runs)
+    except AccessWatchError as e:
+        _fail(e)
+    for name, (cols, rows) in parts.items():
+        emit(cols, rows, format, title=name)
+
+
+@app.command(name="detect")
+def detect_cmd(file: Annotated[Path | None, typer.Argument(help="JSON lines (id, title, text); default stdin.")] = None,
+               config: ConfigOpt = None) -> None:
+    """Run the detector over JSON lines and print one JSON line per input.
+
+    Example: echo '{"id": 1, "title": "Anthropic cuts off OpenAI", "text": "..."}' | accesswatch detect
+    """
+    from .config import load_settings, resolve_config_dir
+    from .detect import load_gazetteer, run_jsonl
+
+    try:
+        cdir = resolve_config_dir(config)
+        gaz = load_gazetteer(cdir / "vendors.toml")
+        threshold = load_settings(cdir).detect.threshold if (cdir / "accesswatch.toml").exists() else 0.5
+    except AccessWatchError as e:
+        _fail(e)
+    stream = file.open(encoding="utf-8", errors="replace") if file else sys.stdin
+    with stream:
+        for line in run_jsonl(stream, gaz, threshold):
+            sys.stdout.write(line + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

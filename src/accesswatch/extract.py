@@ -1,0 +1,133 @@
+"""Extract article text and metadata with trafilatura; fall back to the feed summary.
+
+Extraction is CPU-bound, so batches are spread over processes (``extract.workers``,
+0 = one per core). Workers are started with "spawn": forking a process that runs Prefect's
+threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import ExtractSettings
+from .models import Article, Page
+
+log = logging.getLogger(__name__)
+
+_HTML_LANG = re.compile(r"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
+MAX_TEXT = 200_000
+MIN_POOL_BATCH = 8  # below this, starting processes costs more than it saves
+
+
+def content_hash(text: str) -> str:
+    """Hash of the whitespace-normalised text: same story text, same hash."""
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def detect_language(text: str, html: str | None = None) -> str | None:
+    """ISO 639-1 code from the text (py3langid), falling back to <html lang>."""
+    sample = text[:2000] if text else ""
+    if len(sample) >= 40:
+        import py3langid
+
+        lang, _score = py3langid.classify(sample)
+        return str(lang)
+    if html:
+        m = _HTML_LANG.search(html[:5000])
+        if m:
+            return m.group(1).lower()
+    return None
+
+
+def _parse_date(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def extract_one(html: str, url: str) -> dict[str, Any]:
+    """trafilatura on one page -> plain dict (picklable across processes). Never raises."""
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
+                                          include_tables=False, fast=True)
+    except Exception as e:  # hostile markup: treat as "found nothing"
+        return {"error": f"{type(e).__name__}: {e}"}
+    if doc is None:
+        return {}
+    return {"text": doc.text, "title": doc.title, "author": doc.author, "date": doc.date,
+            "site": doc.sitename}
+
+
+def _extract_many(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [extract_one(html, url) for html, url in items]
+
+
+def _workers(settings: ExtractSettings) -> int:
+    return settings.workers or os.cpu_count() or 1
+
+
+def run_extraction(items: list[tuple[str, str]], settings: ExtractSettings) -> list[dict[str, Any]]:
+    """Extract (html, url) pairs, in processes when the batch is big enough."""
+    workers = min(_workers(settings), max(1, len(items) // MIN_POOL_BATCH))
+    if workers <= 1:
+        return _extract_many(items)
+    chunks = [items[i::workers] for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        parts = list(pool.map(_extract_many, chunks))
+    out: list[dict[str, Any]] = [{}] * len(items)
+    for w, part in enumerate(parts):
+        for j, res in enumerate(part):
+            out[w + j * workers] = res
+    return out
+
+
+def build_articles(pages: list[Page], extracted: list[dict[str, Any]], settings: ExtractSettings,
+                   now: datetime) -> list[Article]:
+    """Pure: pages + extraction results -> Article records (summary fallback decided here)."""
+    articles: list[Article] = []
+    for page, res in zip(pages, extracted, strict=True):
+        e = page.entry
+        text = (res.get("text") or "").strip()[:MAX_TEXT] or None
+        extraction = "trafilatura"
+        if text is None or len(text) < settings.min_text_chars:
+            # paywall, script-only page or failed fetch: the feed summary is all we have
+            if e.summary and len(e.summary) > len(text or ""):
+                text, extraction = e.summary, "summary"
+            elif text is None:
+                extraction = "none"
+        error = page.error or res.get("error")
+        articles.append(Article(
+            article_id=e.article_id, url=e.url, guid=e.guid, feed=e.feed,
+            title=e.title or res.get("title"), text=text, summary=e.summary,
+            published=e.published or _parse_date(res.get("date")),
+            author=e.author or res.get("author"), site=res.get("site"),
+            language=detect_language(text or "", page.html) if text else None,
+            extraction=extraction,  # type: ignore[arg-type]
+            content_hash=content_hash(text) if text else None,
+            fetch_status=page.http_status, fetch_error=error, fetched_at=now))
+    return articles
+
+
+def extract_articles(pages: list[Page], settings: ExtractSettings, now: datetime | None = None) -> list[Article]:
+    """The extract stage: pages -> Articles (pages that failed to fetch keep their summary)."""
+    now = now or datetime.now(UTC)
+    todo = [(i, p) for i, p in enumerate(pages) if p.html]
+    results = run_extraction([(p.html or "", p.final_url or p.entry.url) for _, p in todo], settings)
+    extracted: list[dict[str, Any]] = [{} for _ in pages]
+    for (i, _), res in zip(todo, results, strict=True):
+        extracted[i] = res
+    return build_articles(pages, extracted, settings, now)

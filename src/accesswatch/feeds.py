@@ -1,0 +1,224 @@
+"""Poll feeds with conditional GET and turn entries into typed records at once.
+
+``poll_feeds`` never raises for one feed: a failure becomes a ``FeedResult`` with
+status "error" (and ``transient`` set when a later poll may succeed). Deciding when a
+failing feed is polled again is the pure function :func:`next_poll_after_failure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+import httpx
+
+from .config import FeedSettings, HttpSettings
+from .errors import FeedParseError, FetchError
+from .fetch import HttpClient, status_error
+from .models import Entry, FeedResult, FeedSpec, FeedState
+from .urls import canonicalize_url
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 1_000
+MAX_SUMMARY = 20_000
+
+
+def _clip(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:limit] or None
+
+
+def _entry_time(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        t = entry.get(key)
+        if t:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(t), tz=UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _summary_text(entry: Any) -> str | None:
+    """Plain text of the entry's summary (feedparser has sanitised the HTML already)."""
+    raw = entry.get("summary")
+    if not raw and entry.get("content"):
+        raw = entry["content"][0].get("value")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    if "<" in raw:
+        import lxml.html
+
+        try:
+            raw = lxml.html.fromstring(raw).text_content()
+        except Exception:  # malformed fragments: fall back to the raw string
+            pass
+    return _clip(" ".join(raw.split()), MAX_SUMMARY)
+
+
+def _guid_key(guid: str | None, feed_name: str) -> str | None:
+    """Guids that look global (URLs, tag:/urn: URIs) dedupe across feeds; short local ids
+    like "123" are only unique within their feed, so they are namespaced by it."""
+    if not guid:
+        return None
+    if ":" in guid and len(guid) >= 10:
+        return guid
+    return f"{feed_name}#{guid}"
+
+
+def entries_from_parsed(parsed: Any, feed: FeedSpec, base_url: str, limit: int) -> list[Entry]:
+    """feedparser's result -> our records. Entries without a usable http(s) link are skipped."""
+    out: list[Entry] = []
+    seen: set[str] = set()
+    for raw in parsed.entries[:limit]:
+        try:
+            link = raw.get("link") or next(
+                (lnk.get("href") for lnk in raw.get("links", []) if lnk.get("rel") == "alternate"), None)
+            url = canonicalize_url(link, base=base_url) if isinstance(link, str) else None
+            if url is None or url in seen:
+                continue
+            seen.add(url)
+            guid = _guid_key(_clip(raw.get("id"), 2_000), feed.name) or url
+            out.append(Entry(feed=feed.name, guid=guid, url=url, title=_clip(raw.get("title"), MAX_TITLE),
+                             summary=_summary_text(raw), published=_entry_time(raw),
+                             author=_clip(raw.get("author"), 500)))
+        except Exception as e:  # one bad entry is skipped, not the feed
+            log.warning("feed %s: skipped an entry: %s: %s", feed.name, type(e).__name__, e)
+    return out
+
+
+def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: str,
+               limit: int) -> tuple[list[Entry], str | None]:
+    """Parse feed bytes; return (entries, warning). Raise FeedParseError when unusable."""
+    # feedparser resolves relative links against content-location; give it the real URL.
+    parsed = feedparser.parse(body, response_headers={**headers, "content-location": base_url},
+                              sanitize_html=True, resolve_relative_uris=True)
+    warning = None
+    exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if exc is not None:
+        warning = f"{type(exc).__name__}: {exc}"
+    if not parsed.entries and not parsed.get("version"):
+        # nothing usable: an HTML page, an empty body, XML that is not a feed
+        cause = exc if isinstance(exc, BaseException) else None
+        raise FeedParseError(f"not a feed ({warning or 'no feed elements found'})") from cause
+    return entries_from_parsed(parsed, feed, base_url, limit), warning
+
+
+def next_poll_after_failure(failures: int, now: datetime, settings: FeedSettings,
+                            retry_after: float | None = None) -> datetime:
+    """Exponential backoff (base * 2^(failures-1), capped); a longer Retry-After wins."""
+    minutes = min(settings.backoff_base_minutes * 2 ** max(0, failures - 1), settings.backoff_max_minutes)
+    wait = timedelta(minutes=minutes)
+    if retry_after is not None:
+        wait = max(wait, timedelta(seconds=min(retry_after, 7 * 86400)))
+    return now + wait
+
+
+def plan_next_polls(results: Iterable[FeedResult], states: dict[str, FeedState], now: datetime,
+                    settings: FeedSettings) -> dict[str, datetime | None]:
+    """When each polled feed is due again: now for a success, after a backoff for a failure."""
+    plan: dict[str, datetime | None] = {}
+    for r in results:
+        if r.status == "skipped":
+            continue
+        if r.status == "error":
+            prev = states.get(r.feed)
+            failures = (prev.consecutive_failures if prev else 0) + 1
+            plan[r.feed] = next_poll_after_failure(failures, now, settings, r.retry_after)
+        else:
+            plan[r.feed] = None
+    return plan
+
+
+def is_due(state: FeedState | None, now: datetime) -> bool:
+    return state is None or state.next_poll_at is None or state.next_poll_at <= now
+
+
+async def _poll_one(client: HttpClient, feed: FeedSpec, state: FeedState | None,
+                    http: HttpSettings, settings: FeedSettings) -> FeedResult:
+    started = time.perf_counter()
+    headers: dict[str, str] = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    if state is not None and state.etag:
+        headers["If-None-Match"] = state.etag
+    if state is not None and state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    try:
+        resp = await client.get(feed.url, max_bytes=http.max_feed_bytes, headers=headers)
+        if resp.status == 304:
+            return FeedResult(feed.name, feed.url, "not_modified", http_status=304,
+                              etag=resp.headers.get("etag") or (state.etag if state else None),
+                              last_modified=resp.headers.get("last-modified") or (state.last_modified if state else None),
+                              seconds=time.perf_counter() - started)
+        err = status_error(resp)
+        if err is not None:
+            raise err
+        body, hdrs = resp.body, dict(resp.headers)
+        # parsing is CPU work; keep the event loop free for the other feeds
+        entries, warning = await asyncio.to_thread(parse_feed, body, hdrs, feed, resp.url,
+                                                   settings.max_entries_per_feed)
+        if warning:
+            log.info("feed %s parsed with a warning: %s", feed.name, warning)
+        return FeedResult(feed.name, feed.url, "ok", http_status=resp.status,
+                          etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
+                          warning=warning, entries=tuple(entries), seconds=time.perf_counter() - started)
+    except FetchError as e:
+        log.warning("feed %s failed: %s", feed.name, e)
+        return FeedResult(feed.name, feed.url, "error", http_status=e.status, error=str(e),
+                          transient=e.transient, retry_after=e.retry_after,
+                          seconds=time.perf_counter() - started)
+    except FeedParseError as e:
+        log.warning("feed %s unusable: %s", feed.name, e)
+        return FeedResult(feed.name, feed.url, "error", http_status=200, error=str(e),
+                          seconds=time.perf_counter() - started)
+    except Exception as e:  # never let one feed stop the others
+        log.exception("feed %s: unexpected error", feed.name)
+        return FeedResult(feed.name, feed.url, "error", error=f"{type(e).__name__}: {e}",
+                          seconds=time.perf_counter() - started)
+
+
+async def poll_feeds_async(feeds: Iterable[FeedSpec], states: dict[str, FeedState], now: datetime,
+                           http: HttpSettings, settings: FeedSettings,
+                           transport: httpx.AsyncBaseTransport | None = None) -> list[FeedResult]:
+    feeds = list(feeds)
+    sem = asyncio.Semaphore(http.concurrency)
+
+    async def guarded(client: HttpClient, feed: FeedSpec) -> FeedResult:
+        state = states.get(feed.name)
+        if not is_due(state, now):
+            return FeedResult(feed.name, feed.url, "skipped",
+                              error=f"backing off until {state.next_poll_at:%Y-%m-%d %H:%M}Z" if state else None)
+        async with sem:
+            return await _poll_one(client, feed, state, http, settings)
+
+    async with HttpClient(http, transport) as client:
+        return list(await asyncio.gather(*(guarded(client, f) for f in feeds)))
+
+
+def poll_feeds(feeds: Iterable[FeedSpec], states: dict[str, FeedState], now: datetime,
+               http: HttpSettings, settings: FeedSettings) -> list[FeedResult]:
+    """Poll every due feed concurrently; one result per feed, in input order."""
+    return asyncio.run(poll_feeds_async(feeds, states, now, http, settings))
+
+
+def new_entries(results: Iterable[FeedResult], known_urls: set[str], known_guids: set[str]) -> list[Entry]:
+    """Entries not stored before (by canonical URL or guid), first occurrence across feeds wins."""
+    out: list[Entry] = []
+    urls, guids = set(known_urls), set(known_guids)
+    for r in results:
+        for e in r.entries:
+            if e.url in urls or e.guid in guids:
+                continue
+            urls.add(e.url)
+            guids.add(e.guid)
+            out.append(e)
+    return out
+

@@ -1,0 +1,255 @@
+"""HTTP for feeds and pages: limits, timeouts and the URL guard, in one place.
+
+Every request goes through :class:`HttpClient.get`, which
+- allows only http/https,
+- resolves the host and refuses loopback/private/link-local/reserved addresses unless the
+  host is in ``http.allowed_private_hosts`` (checked again on every redirect hop),
+- follows at most ``max_redirects`` redirects itself,
+- caps the decoded body at ``max_bytes`` (so a gzip bomb stops at the cap), and
+- bounds the whole request, body included, by ``total_timeout_seconds`` (so a server that
+  drips a byte a second is cut off).
+
+The guard checks the addresses the host resolves to just before the request; httpx resolves
+again when it connects, so a DNS answer that changes in between (rebinding) is not covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .config import HttpSettings
+from .errors import BlockedURLError, FetchError, PermanentFetchError, TransientFetchError
+from .models import Entry, Page
+from .urls import host_of
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+REDIRECT_CODES = {301, 302, 303, 307, 308}
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    url: str  # after redirects
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+# ---------------------------------------------------------------- the address guard
+def is_public_address(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True only for globally routable unicast addresses (no connection is made)."""
+    addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped or addr.sixtofour
+        if mapped is not None:
+            return is_public_address(mapped)
+    return bool(addr.is_global and not addr.is_multicast and not addr.is_reserved
+                and not addr.is_loopback and not addr.is_link_local and not addr.is_private
+                and not addr.is_unspecified)
+
+
+def _allowed(host: str, port: int, addresses: Iterable[str], allowed: Iterable[str]) -> bool:
+    names = {host.lower(), *addresses}
+    for entry in allowed:
+        e_host, _, e_port = entry.lower().rpartition(":") if entry.count(":") == 1 else (entry.lower(), "", "")
+        if e_host in names and (not e_port or e_port == str(port)):
+            return True
+    return False
+
+
+async def check_url(url: str, allowed_private_hosts: Iterable[str] = ()) -> None:
+    """Raise BlockedURLError unless ``url`` may be requested."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise BlockedURLError(f"invalid URL {url!r}: {e}") from None
+    if parts.scheme not in ("http", "https"):
+        raise BlockedURLError(f"scheme {parts.scheme!r} not allowed (only http/https): {url}")
+    host = parts.hostname
+    if not host:
+        raise BlockedURLError(f"no host in URL {url!r}")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise TransientFetchError(f"cannot resolve {host}: {e}") from None
+        addresses = sorted({info[4][0].split("%")[0] for info in infos})
+    private = [a for a in addresses if not is_public_address(a)]
+    if private and not _allowed(host, port, addresses, allowed_private_hosts):
+        raise BlockedURLError(
+            f"{host} resolves to non-public address {private[0]}; refused "
+            "(add it to http.allowed_private_hosts to allow)")
+
+
+# ---------------------------------------------------------------- the client
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def status_error(resp: Response) -> FetchError | None:
+    """The error an HTTP status means, or None for 2xx/304."""
+    if 200 <= resp.status < 300 or resp.status == 304:
+        return None
+    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+    msg = f"HTTP {resp.status} from {resp.url}"
+    if resp.status in (408, 425, 429) or resp.status >= 500:
+        return TransientFetchError(msg, status=resp.status, retry_after=retry_after)
+    return PermanentFetchError(msg, status=resp.status, retry_after=retry_after)
+
+
+class HttpClient:
+    """An async HTTP client with the guard and limits above. Use as ``async with``."""
+
+    def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        limits = httpx.Limits(max_connections=settings.concurrency * 2,
+                              max_keepalive_connections=settings.concurrency)
+        timeout = httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds)
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": settings.user_agent}, timeout=timeout, limits=limits,
+            follow_redirects=False, transport=transport, trust_env=False)
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def get(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None,
+                  accept: Callable[[str], bool] | None = None) -> Response:
+        """GET ``url``; raise FetchError subclasses for anything but a usable response.
+
+        Non-2xx statuses are returned (callers decide), except redirects, which are followed.
+        ``accept`` gets the content type of a 2xx response; False makes it a PermanentFetchError
+        before the body is read.
+        """
+        try:
+            async with asyncio.timeout(self.settings.total_timeout_seconds):
+                return await self._get(url, max_bytes=max_bytes, headers=headers, accept=accept)
+        except TimeoutError:
+            raise TransientFetchError(
+                f"timed out after {self.settings.total_timeout_seconds:g}s: {url}") from None
+        except httpx.TimeoutException as e:
+            raise TransientFetchError(f"timed out ({type(e).__name__}): {url}") from None
+        except httpx.TransportError as e:
+            raise TransientFetchError(f"{type(e).__name__}: {e or 'connection failed'}: {url}") from None
+        except httpx.HTTPError as e:  # protocol oddities, decoding errors
+            raise PermanentFetchError(f"{type(e).__name__}: {e}: {url}") from None
+
+    async def _get(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None,
+                   accept: Callable[[str], bool] | None) -> Response:
+        current = url
+        for _hop in range(self.settings.max_redirects + 1):
+            await check_url(current, self.settings.allowed_private_hosts)
+            async with self._client.stream("GET", current, headers=dict(headers or {})) as r:
+                if r.status_code in REDIRECT_CODES and "location" in r.headers:
+                    current = urljoin(current, r.headers["location"])
+                    continue
+                hdrs = {k.lower(): v for k, v in r.headers.items()}
+                if 200 <= r.status_code < 300 and accept is not None:
+                    ctype = hdrs.get("content-type", "")
+                    if not accept(ctype):
+                        raise PermanentFetchError(f"content type {ctype or 'missing'!r} refused: {current}",
+                                                  status=r.status_code)
+                declared = hdrs.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes and "content-encoding" not in hdrs:
+                    raise PermanentFetchError(f"body of {declared} bytes exceeds cap of {max_bytes}: {current}",
+                                              status=r.status_code)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PermanentFetchError(f"body exceeds cap of {max_bytes} bytes: {current}",
+                                                  status=r.status_code)
+                    chunks.append(chunk)
+                return Response(url=str(r.url), status=r.status_code, headers=hdrs, body=b"".join(chunks))
+        raise PermanentFetchError(f"more than {self.settings.max_redirects} redirects: {url}")
+
+
+def accept_html(content_type: str) -> bool:
+    ctype = content_type.split(";")[0].strip().lower()
+    return ctype in HTML_TYPES or ctype == ""
+
+
+def decode_html(body: bytes, content_type: str | None) -> str:
+    """Bytes to text: the declared charset when it works, else trafilatura's detection."""
+    if content_type and "charset=" in content_type.lower():
+        charset = content_type.lower().split("charset=")[-1].split(";")[0].strip().strip("\"'")
+        try:
+            return body.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    from trafilatura.utils import decode_file  # import here: trafilatura is slow to import
+
+    return decode_file(body)
+
+
+# ---------------------------------------------------------------- the page stage
+async def fetch_pages_async(entries: list[Entry], settings: HttpSettings,
+                            transport: httpx.AsyncBaseTransport | None = None) -> list[Page]:
+    """Fetch article pages concurrently (global and per-host limits). Never raises for a page:
+    a failed page comes back with ``html=None`` and its error."""
+    overall = asyncio.Semaphore(settings.concurrency)
+    per_host: dict[str, asyncio.Semaphore] = {}
+
+    async def one(client: HttpClient, entry: Entry) -> Page:
+        sem = per_host.setdefault(host_of(entry.url), asyncio.Semaphore(settings.per_host_concurrency))
+        async with overall, sem:
+            try:
+                resp = await client.get(entry.url, max_bytes=settings.max_page_bytes, accept=accept_html)
+                err = status_error(resp)
+                if err is not None:
+                    raise err
+                html = decode_html(resp.body, resp.headers.get("content-type"))
+                return Page(entry=entry, final_url=resp.url, http_status=resp.status, html=html)
+            except FetchError as e:
+                log.warning("page failed: %s", e)
+                return Page(entry=entry, final_url=None, http_status=e.status, html=None, error=str(e))
+            except Exception as e:  # a hostile page must never stop the batch
+                log.exception("unexpected error fetching %s", entry.url)
+                return Page(entry=entry, final_url=None, http_status=None, html=None,
+                            error=f"{type(e).__name__}: {e}")
+
+    async with HttpClient(settings, transport) as client:
+        return list(await asyncio.gather(*(one(client, e) for e in entries)))
+
+
+def fetch_pages(entries: list[Entry], settings: HttpSettings) -> list[Page]:
+    """Synchronous entry point for the flow."""
+    if not entries:
+        return []
+    return asyncio.run(fetch_pages_async(entries, settings))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
