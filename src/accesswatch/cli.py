@@ -218,6 +218,55 @@ def detect_cmd(file: Annotated[Path | None, typer.Argument(help="JSON lines (id,
             sys.stdout.write(line + "\n")
 
 
+class Split(str, Enum):
+    dev = "dev"
+    test = "test"
+    all = "all"
+
+
+@app.command(name="eval")
+def eval_cmd(files: Annotated[list[Path], typer.Argument(help="Labelled JSON lines files or directories.")],
+             config: ConfigOpt = None,
+             split: Annotated[Split, typer.Option(help="Which side of the by-event split to score.")] = Split.all,
+             errors: Annotated[bool, typer.Option("--errors/--no-errors", help="List every error.")] = True,
+             json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
+    """Score the detector on labelled articles: precision, recall, F1, roles, by kind.
+
+    Example: accesswatch eval tests/data/detect --split test
+    """
+    from .config import load_settings, resolve_config_dir
+    from .detect import load_gazetteer
+    from .evaluate import evaluate, load_labelled
+
+    try:
+        cdir = resolve_config_dir(config)
+        gaz = load_gazetteer(cdir / "vendors.toml")
+        threshold = load_settings(cdir).detect.threshold if (cdir / "accesswatch.toml").exists() else 0.5
+        records = load_labelled(files)
+    except (AccessWatchError, OSError, ValueError) as e:
+        _fail(e if isinstance(e, AccessWatchError) else AccessWatchError(str(e)))
+    if split is not Split.all:
+        records = [r for r in records if r["split"] == split.value]
+    rep = evaluate(records, gaz, threshold)
+    if json_out:
+        sys.stdout.write(json.dumps({**rep.as_dict(), "errors": rep.errors}, ensure_ascii=False) + "\n")
+        return
+    d = rep.as_dict()
+    console.print(f"{d['n']} articles ({split.value}): precision {d['precision']:.3f}  recall {d['recall']:.3f}  "
+                  f"F1 {d['f1']:.3f}   (tp {d['tp']}, fp {d['fp']}, fn {d['fn']}, tn {d['tn']})", highlight=False)
+    console.print(f"roles on true positives: actor {d['actor_accuracy']}, target {d['target_accuracy']}, "
+                  f"both {d['actor_target_accuracy']}", highlight=False)
+    console.print(f"borderline articles labelled as: {d['borderline']}", highlight=False)
+    kinds = sorted(rep.by_kind)
+    emit(["kind", "positive", "borderline", "negative"],
+         [(k, rep.by_kind[k]["positive"], rep.by_kind[k]["borderline"], rep.by_kind[k]["negative"]) for k in kinds],
+         Format.table, title="predicted label by kind")
+    if errors:
+        for e in rep.errors:
+            console.print(f"- {e['id']} [{e['error']}] {e['kind']}: {e['title']!r}\n  expected {e['expected']}\n"
+                          f"  got {e['got']}\n  evidence: {e['evidence'][:2]}", highlight=False, markup=False)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,126 @@
+"""Measure the detector against labelled articles (``accesswatch eval``).
+
+Labelled files are JSON lines with ``label`` (positive/borderline/negative), ``actor``,
+``target``, ``action``, ``kind`` and ``event``. The dev/test split is by event, so that
+articles about one event never sit on both sides: :func:`split_of`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .detect import detect
+from .vendors import Gazetteer
+
+TEST_SHARE = 30  # percent of events held out
+
+
+def split_of(event: str | None, record_id: str = "") -> str:
+    """'test' for about 30% of events (stable hash of the event id), else 'dev'."""
+    key = event or record_id
+    return "test" if zlib.crc32(key.encode("utf-8")) % 100 < TEST_SHARE else "dev"
+
+
+def load_labelled(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+        for f in files:
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    rec = json.loads(line)
+                    rec.setdefault("split", split_of(rec.get("event"), rec.get("id", f"{f.name}:{n}")))
+                    out.append(rec)
+    return out
+
+
+@dataclass
+class Report:
+    n: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    roles_checked: int = 0
+    actor_ok: int = 0
+    target_ok: int = 0
+    both_ok: int = 0
+    borderline: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn,
+                "precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
+                "actor_accuracy": round(self.actor_ok / self.roles_checked, 4) if self.roles_checked else None,
+                "target_accuracy": round(self.target_ok / self.roles_checked, 4) if self.roles_checked else None,
+                "actor_target_accuracy": round(self.both_ok / self.roles_checked, 4) if self.roles_checked else None,
+                "borderline": dict(self.borderline)}
+
+
+def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: float = 0.5) -> Report:
+    """Positives are the positive class; borderline records are reported apart (how the
+    detector labelled them) and count as neither a hit nor a miss."""
+    rep = Report()
+    for rec in records:
+        d = detect(rec.get("title"), rec.get("text"), gazetteer, threshold)
+        want = rec["label"]
+        rep.n += 1
+        rep.by_kind[rec.get("kind") or want][d.label] += 1
+        if want == "borderline":
+            rep.borderline[d.label] += 1
+            continue
+        got = d.label == "positive"
+        err = None
+        if want == "positive" and got:
+            rep.tp += 1
+            rep.roles_checked += 1
+            a_ok = _same(rec.get("actor"), d.actor, gazetteer)
+            t_ok = rec.get("target") is None or _same(rec.get("target"), d.target, gazetteer)
+            rep.actor_ok += a_ok
+            rep.target_ok += t_ok
+            rep.both_ok += a_ok and t_ok
+            if not (a_ok and t_ok):
+                err = "roles"
+        elif want == "positive":
+            rep.fn += 1
+            err = "missed"
+        elif got:
+            rep.fp += 1
+            err = "false positive"
+        else:
+            rep.tn += 1
+        if err:
+            rep.errors.append({"id": rec.get("id"), "error": err, "kind": rec.get("kind"),
+                               "expected": {k: rec.get(k) for k in ("label", "actor", "target", "action")},
+                               "got": {"label": d.label, "score": d.score, "actor": d.actor, "target": d.target,
+                                       "action": d.action},
+                               "title": rec.get("title"), "evidence": list(d.evidence)})
+    return rep
+
+
+def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
+    if want is None:
+        return got is None
+    if got is None:
+        return False
+    return (gazetteer.canonical(want) or want) == (gazetteer.canonical(got) or got)
