@@ -1,16 +1,31 @@
 """The dispute detector: does an article report an API access dispute between AI vendors,
 and who did what to whom?
 
-Pure: ``detect(title, text, gazetteer)`` reads nothing and writes nothing. It decides from
-evidence sentences, not keyword counts: a sentence counts when it ties an access action
-("cut off", "revoked", "suspended", "probing whether ... distilled") to an access object
-(API, access, accounts, models, a vendor's product) and to AI vendors in roles (who acts,
-whose access). Negated and hypothetical sentences do not count; the headline weighs more.
+Pure: ``detect(title, text, gazetteer)`` reads nothing and writes nothing.
+
+How it decides (evidence, not keyword counts):
+1. One pass of a combined regex finds access-action triggers ("cut off", "revoked",
+   "suspended", "probing whether", "restored"...) and one Aho-Corasick pass finds vendors.
+   Only sentences holding a trigger are read further, which keeps it fast.
+2. In each such sentence the trigger gets roles from the parties around it: active voice
+   ("A revoked B's access"), passive ("B was cut off by A"), target-as-subject ("B lost
+   access to A's models"), possessive nouns ("A's B cutoff"), coordinated subjects. The
+   actor must be an AI vendor; the target an organisation (a known vendor, an unknown
+   capitalised name in target position, or a class of companies such as "Chinese-controlled
+   companies"). People, users, employees, criminals and chips are not targets.
+3. The trigger must reach an access object (API, access, accounts, models, a vendor's
+   product) and must not be negated, hypothetical, or an outage.
+4. Evidence is grouped by (actor, target); the headline and the lead weigh more, background
+   clauses ("last year", "which cut off ...") less. The best pair's combined strength is the
+   score. Platforms acting on AI firms' crawlers or data, and terms changes with no named
+   target, come out as "borderline".
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,61 +33,134 @@ from pathlib import Path
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
-DETECTOR_VERSION = "rules-1"
+DETECTOR_VERSION = "rules-2"
 
-# ------------------------------------------------------------------ lexicon
-# (action, pattern). Order matters only for ties: the first action found in a sentence wins.
-_ACTIONS: list[tuple[str, str]] = [
-    ("restore", r"\b(restor(?:e|ed|es|ing)|reinstat\w*|regain(?:ed|s|ing)?|re-?enabl\w*|"
-                r"(?:turn|switch)(?:ed|s)? (?:it |access )?back on|resum(?:e|ed|es) (?:access|serving))\b"),
-    ("threaten", r"\b(threat(?:en|ened|ens|ening)?|ultimatum|warn(?:ed|s|ing)? (?:that )?(?:it|they|the \w+) (?:would|could|will|may)"
-                 r" (?:cut|revoke|suspend|block|end|pull))\b"),
-    ("suspend", r"\b(suspend(?:ed|s|ing)?|suspension)\b"),
-    ("revoke", r"\b(revok(?:e|ed|es|ing)|revocation|cut(?:s|ting)? (?:off|\w+(?: \w+)?'?s? off)|cut-?off|pull(?:ed|s|ing)? the plug|"
-               r"shut(?:s|ting)? (?:off|out|down access)|yank(?:ed|s|ing)?|terminat(?:e|ed|es|ing)\b(?=.{0,40}\b(?:access|account|api|contract|agreement))|"
-               r"(?:end|ended|ends|ending) (?:its |their |the )?(?:access|api access)|lost (?:its |their )?access|los(?:e|es|ing) (?:its |their )?access|"
-               r"no longer (?:be able to |able to |allowed to |permitted to )?(?:use|access|call|offer|serve|provide|tap)|"
-               r"stop(?:ped|s|ping)? (?:serving|providing|offering|selling|supplying)|denied (?:access|\w+ access)|"
-               r"(?:removed|disabled|withdr[ae]w|withdrawn|pulled) (?:its |their |the )?(?:access|api access|api keys?|models?))\b"),
-    ("block", r"\b(block(?:ed|s|ing)?|bar(?:red|s|ring)?|ban(?:ned|s|ning)?|prohibit(?:ed|s|ing)?|forbid(?:s|den|ding)?|"
-              r"lock(?:ed|s|ing)? out|shut(?:s)? out)\b"),
-    ("restrict", r"\b(restrict(?:ed|s|ing|ion|ions)?|throttl(?:e|ed|es|ing)|rate[- ]limit(?:ed|ing|s)?|curb(?:ed|s|ing)?|"
-                 r"limit(?:ed|s|ing)? (?:its |their |the )?(?:access|use|usage))\b"),
-    ("probe", r"\b(investigat(?:e|ed|es|ing|ion)|prob(?:e|ed|es|ing)|review(?:ing|ed)? whether|looking into whether|"
-              r"examin(?:e|ed|ing) whether|accus(?:e|ed|es|ing)|alleg(?:e|ed|es|ing|ation|ations)|"
-              r"(?:inappropriately|improperly|illicitly) (?:distill\w*|used|trained))\b"),
-    ("complain", r"\b(complain(?:ed|s|ing|t)?|criticis\w+|criticiz\w+|slam(?:med|s)?|protest(?:ed|s)?|"
-                 r"disappointed|unfair|anti-?competitive)\b"),
-]
-_ACTION_RE = [(a, re.compile(p, re.IGNORECASE)) for a, p in _ACTIONS]
+# ------------------------------------------------------------------ triggers
+# Each action's pattern; the combined pattern tags the match with a group per action.
+_W = r"(?:[\w'’]+[\s-]+){0,3}?"  # up to three words in between
+_ACTION_PATTERNS: dict[str, str] = {
+    "restore": r"restor(?:e|ed|es|ing)\b|reinstat\w+|re-?enabl\w+|regain(?:ed|s|ing)?\b|"
+               r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b",
+    "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
+    "suspend": r"suspen(?:d|ded|ds|ding|sion)\b",
+    "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
+              r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+" + _W + r"(?:access|api|models?)\b|"
+              r"shut(?:s|ting)?\s+(?:off|out)\b|yank(?:ed|s|ing)?\b|"
+              r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
+              r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
+              r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?" + _W + r"(?:access|api|models?|pipe\w*|supply)\b|"
+              r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available)\b|"
+              r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
+              r"(?:denied|loses|removed|disabled|withdr[ae]w|withdrawn|pulled)\s+(?:\w+\s+){0,2}?(?:access|api\s+keys?)\b|"
+              r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b",
+    "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
+             r"shut\s+out\b",
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
+                r"limit(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:access|use|usage|requests)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
+    "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?\s+(?:whether|if)\b|"
+             r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
+             r"alleg(?:e|ed|es|ing|ation|ations)\b",
+    # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
+    "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
+              r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
+    "complain": r"complain(?:ed|s|ing)?\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
+                r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
+                r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b",
+}
+_ACTIONS = list(_ACTION_PATTERNS)
+_TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.items()), re.IGNORECASE)
+_NOUN_FORMS = re.compile(r"^(?:cut-?off|cutoff|ban|bans|suspension|revocation|block|restrictions?|probe|investigation|"
+                         r"ultimatum|accusations?|allegations?|review|warning|throttling)$", re.I)
 
-_OBJECT_RE = re.compile(
-    r"\b(api|apis|access|models?|accounts?|api keys?|keys|tools?|subscriptions?|endpoints?|platform|"
-    r"services?|inference|developer (?:platform|console)|coding (?:tools?|assistant|agent)|outputs?)\b",
-    re.IGNORECASE)
+_OBJECT = re.compile(
+    r"\b(?:api|apis|access|models?|accounts?|keys?|tools?|subscriptions?|endpoints?|platform|services?|"
+    r"inference|console|developer|coding\s+(?:tools?|assistants?|agents?)|outputs?|weights|licen[cs]e|"
+    r"customers?|capacity|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
+_MISUSE = re.compile(r"\b(?:improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
+                     r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
+                     r"reverse[- ]engineer\w*|competing|abuse\w*)", re.I)
+_HARDWARE = re.compile(r"\b(?:chips?|gpus?|semiconductors?|hardware|h100s?|h20s?|h800s?|blackwell|accelerators?|"
+                       r"export\s+controls?|data\s+cent(?:er|re)s?)\b", re.I)
+_PEOPLE = re.compile(r"\b(?:employees?|staff(?:ers)?|workers|researchers|engineers|users?|minors|teens?|teenagers|children|"
+                     r"kids|scammers?|fraudsters?|criminals?|cybercriminals?|hackers?|threat\s+actors?|bad\s+actors?|"
+                     r"malicious|fraud|scams?|influence\s+operations?|propaganda|spam\w*|individuals|people|"
+                     r"uploaders?|students|officials|lawmakers|agencies|government\s+devices|devices|operations|hacking|covert|"
+                     r"state[- ](?:backed|linked|sponsored)|actors|networks|rings|campaigns?)\b", re.I)
+_OUTAGE = re.compile(r"\b(?:outage|downtime|disruption|incident|glitch|bug|maintenance|degraded|elevated\s+error|"
+                     r"service\s+was\s+(?:down|unavailable)|went\s+down|back\s+up|status\s+page)\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|never|no|n't|denied|deny|denies|without|nor|refused\s+to|declined\s+to|rul(?:ed|es)\s+out)\b"
+                       r"|n't\b", re.I)
+_HYPOTHETICAL = re.compile(r"\b(?:could|would|might|may|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|"
+                           r"fears?\s+(?:of|that)|worr(?:y|ies|ied)\s+(?:that|about)|possibility|potential(?:ly)?|"
+                           r"rumou?r\w*|speculat\w*|considering|weighing|plans?\s+to|planning\s+to|preparing\s+to|claim(?:ed|s)?|"
+                           r"whether\s+to)\b", re.I)
+_PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
+_TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer)", re.I)
+_BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
+                         r"in\s+(?:19|20)\d\d|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
+                         r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
+                         r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
+                         r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight))\b", re.I)
+_CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
+                      r"content\s+licens\w+|data\s+licens\w+|user\s+data|posts|archive|dataset)", re.I)
+_TOS = re.compile(r"\b(?:terms|polic(?:y|ies)|clause|licen[cs]e|rules?)\b.{0,120}\b(?:compet\w+|rival)\b", re.I)
+_CLASS_TARGET = re.compile(
+    r"\b(?:(?:companies|firms|entities|groups|organi[sz]ations|labs|businesses|developers|customers)\s+"
+    r"(?:\w+\s+){0,3}?(?:controlled|owned|based|headquartered)\s+(?:\w+\s+){0,2}?(?:by|in|from)\s+(?:\w+\s+){0,3}?"
+    r"(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+)|"
+    r"(?:Chinese|Russian|Iranian|North\s+Korean)[- ](?:controlled|owned|linked)\s+(?:companies|firms|entities|labs|groups|businesses))",
+    re.I)
+_GENERIC_TARGET = re.compile(r"\b(?:the|a|its|their)\s+(?:\w+\s+)?(?:startup|rival|competitor|company|firm|lab|"
+                             r"customer|partner|editor|app|developer|reseller)\b", re.I)
+_SENT_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
+_PROPER = re.compile(r"\b[A-Z][\w&.-]*[a-z0-9][\w&.-]*(?:\s+(?:AI|Labs?|Technologies|Inc\.?|[A-Z][\w&.-]+))*")
+_NOT_ORG = frozenset(
+    "The A An It Its In On At For But And This That These Those He She They We I You Our Their His Her Monday Tuesday "
+    "Wednesday Thursday Friday Saturday Sunday January February March April May June July August September October "
+    "November December US U.S. EU UK China Chinese American European Europe Beijing Washington CEO CTO API AI GPU "
+    "Commerce Department President Reuters Bloomberg According However Meanwhile While After Before When Since "
+    "Under Over Why What How Who Where Read More Update Updated Editor Note Sources Source Analysts Developers "
+    "Users Customers Some Many Most Other Both Neither Still Yet Also Then Now Today Yesterday Last Next Earlier "
+    "Later Friday's Monday's Musk Mr Ms Dr Silicon Valley San Francisco New York London Paris Berlin Tokyo Hong Kong "
+    "Singapore Seoul India Japan Korea Russia Iran Taiwan Claude's Terms Service Policy Act Court Judge".split())
+_CLAUSE_BREAK = re.compile(r"[:;—–]|\b(?:said|says|saying|told|according|one\s+of|because|after|before|while|when|but)\b|"
+                           r"(?:\S+\s+){9,}", re.I)
+_CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
+_OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
+                          r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
+_BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
 _REASONS: list[tuple[str, re.Pattern[str]]] = [
-    ("distillation", re.compile(r"\bdistill\w*|train(?:ed|ing)? (?:\w+ ){0,3}on (?:its|the|our|their) outputs|outputs to train", re.I)),
-    ("competing model", re.compile(r"\bcompet(?:ing|itor|itive|e)\b.{0,40}\b(models?|products?|services?|ai)\b|build(?:ing)? (?:a )?rival", re.I)),
-    ("national security", re.compile(r"\bnational security|adversar\w+ (?:nations?|countries)|chinese[- ](?:controlled|owned)|"
-                                      r"controlled by (?:entities|companies) (?:in|from)|export control", re.I)),
-    ("acquisition", re.compile(r"\bacqui(?:re|red|res|ring|sition)\b", re.I)),
-    ("terms violation", re.compile(r"\b(terms of (?:service|use)|violat\w+ (?:of )?(?:its|our|the)? ?(?:terms|policies|usage)|"
-                                    r"usage polic\w+|commercial terms|breach\w* (?:of )?(?:its|the)? ?(?:terms|contract))", re.I)),
-    ("security", re.compile(r"\bsecurity (?:concerns?|reasons?|risks?)\b", re.I)),
+    ("distillation", re.compile(r"\bdistill\w*|train(?:ed|ing)?\s+(?:\w+\s+){0,4}on\s+(?:\w+\s+){0,2}outputs|"
+                                r"outputs\s+to\s+train|exfiltrat\w+", re.I)),
+    ("national security", re.compile(r"\bnational[- ]security|adversar\w+\s+(?:nations?|countries|states)|"
+                                     r"(?:chinese|russian|iranian)[- ](?:controlled|owned)|controlled\s+(?:by|from)\s+"
+                                     r"(?:\w+\s+){0,3}(?:china|chinese|russia|iran)|export\s+control", re.I)),
+    ("competing model", re.compile(r"\bcompet(?:ing|itor|itors|itive|e)\b|\brival\s+(?:model|product|service|ai|lab)", re.I)),
+    ("acquisition", re.compile(r"\bacqui(?:re|red|res|ring|sition)\b|takeover|buyout", re.I)),
+    ("distillation", re.compile(r"\bbenchmark\w*", re.I)),
+    ("terms violation", re.compile(r"\bterms\s+of\s+(?:service|use)|violat\w+|usage\s+polic\w+|commercial\s+terms|"
+                                   r"breach\w*|resell\w*|resale", re.I)),
+    ("unpaid", re.compile(r"\bunpaid|overdue|payment|invoice|billing\s+dispute", re.I)),
+    ("abuse", re.compile(r"\babus\w+|misus\w+", re.I)),
+    ("security", re.compile(r"\bsecurity\s+(?:concerns?|reasons?|risks?)\b", re.I)),
 ]
+_REASON_FIX = {"benchmark": "terms violation"}
 
-_NEGATION = re.compile(r"\b(not|never|no|n't|denied that|deny|denies|without)\b", re.I)
-_HYPOTHETICAL = re.compile(r"\b(could|would|might|may|if|whether|should|what if|hypothetical\w*|imagine)\b", re.I)
-_PASSIVE = re.compile(r"\b(was|were|been|being|is|are|got|get|gets)\s+(?:\w+\s+)?$", re.I)
-_BY_AGENT = re.compile(r"^\W*\s*by\b", re.I)
-_TARGET_SUBJECT = re.compile(r"\b(lost|lose|loses|losing|denied|no longer|regain\w*)\b", re.I)
-_CRAWLER = re.compile(r"\b(crawl\w*|scrap\w*|robots\.txt|bots?\b|gptbot|claudebot|data dump|training data)\b", re.I)
-_SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])|\n+")
-
-# Function words that make up much of any English text; cheap and good enough to tell
-# English from other languages without a model.
+# Function words that make up much of any English text: tells English from other
+# languages without a model.
 _EN_WORDS = frozenset("the and to of in that is for on with as it was by at from its has have said be are this".split())
+
+
+@dataclass(frozen=True, slots=True)
+class _Party:
+    start: int
+    end: int
+    name: str | None  # canonical vendor, unknown org name, or None for a class of companies
+    known: bool
+    is_ai: bool
+    is_product: bool
+    is_class: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,101 +170,329 @@ class _Evidence:
     strength: float
     actor: str | None
     target: str | None
-    in_headline: bool
-    platform_involved: bool
-    crawler: bool
+    target_is_class: bool
+    position: int  # 0 = headline, 1.. = sentence order in the body
+    borderline: bool
+    unordered: bool = False  # "A's B cutoff": who did it to whom is not said
 
 
 def is_english(text: str) -> bool:
     words = re.findall(r"[a-zA-Z]+", text[:3000].lower())
     if len(words) < 8:
-        return bool(words)
+        return bool(words) and sum(w in _EN_WORDS for w in words) > 0
     return sum(w in _EN_WORDS for w in words) / len(words) >= 0.08
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENT_SPLIT.split(text) if s and len(s.strip()) > 2]
+    return [s.strip() for s in _SENT_END.split(text) if s and len(s.strip()) > 2]
 
 
-def _find_action(sentence: str) -> tuple[str, re.Match[str]] | None:
-    best: tuple[str, re.Match[str]] | None = None
-    for action, rx in _ACTION_RE:
-        m = rx.search(sentence)
-        if m and (best is None or (action in ("restore", "threaten", "suspend") and best[0] not in ("restore", "threaten"))):
-            if best is None:
-                best = (action, m)
-            elif action in ("restore", "threaten"):
-                best = (action, m)
-    return best
+def _sentence_spans(text: str, positions: Iterable[int]) -> list[tuple[int, int]]:
+    """The (start, end) of each sentence holding one of ``positions``, in order, unique."""
+    bounds = [0] + [m.end() for m in _SENT_END.finditer(text)] + [len(text)]
+    spans: list[tuple[int, int]] = []
+    import bisect
+
+    for p in positions:
+        i = bisect.bisect_right(bounds, p) - 1
+        span = (bounds[i], bounds[min(i + 1, len(bounds) - 1)])
+        if not spans or spans[-1] != span:
+            spans.append(span)
+    return spans
 
 
-def _roles(sentence: str, mentions: list[Mention], verb: re.Match[str]) -> tuple[str | None, str | None]:
-    """Who acts and whose access, from the mentions' places around the action verb."""
-    before = [m for m in mentions if m.end <= verb.start()]
-    after = [m for m in mentions if m.start >= verb.end()]
-    prefix = sentence[max(0, verb.start() - 30):verb.start()]
-    passive = bool(_PASSIVE.search(prefix))
-    target_subject = bool(_TARGET_SUBJECT.search(verb.group(0))) or passive
+_NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
+_MODIFIER = re.compile(r"^\s+(?:[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
+_ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|rival|provider|platform|maker|reseller|"
+                         r"broker|customer|client|partner|gateway|host|aggregator|builder|editor|app)\s*,?\s*$", re.I)
+_ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api|use|usage|models?|keys?|subscriptions?)\b|"
+                        r"^,\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|company|firm|lab|developer|provider|platform|"
+                        r"maker|reseller|broker|customer|gateway|host|aggregator|builder)\b", re.I)
 
-    def first_org(ms: list[Mention], prefer_company: bool = True) -> str | None:
-        comp = [m for m in ms if not m.is_product] if prefer_company else []
-        pick = comp or ms
-        return pick[0].vendor.name if pick else None
 
-    if target_subject:
-        target = before[-1].vendor.name if before else None
-        actor = None
-        by = [m for m in after if _BY_AGENT.match(sentence[verb.end():m.start].split(",")[-1][-6:] or "")]
-        rest = [m for m in after if m.vendor.name != target]
-        if by:
-            actor = by[0].vendor.name
-        elif rest:
-            actor = rest[0].vendor.name
+def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
+    parties = [_Party(m.start, m.end, m.vendor.name, True, m.vendor.is_ai,
+                      m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))) for m in mentions]
+    for m in _CLASS_TARGET.finditer(sentence):
+        parties.append(_Party(m.start(), m.end(), None, False, False, False, is_class=True))
+    taken = [(p.start, p.end) for p in parties]
+    for m in _PROPER.finditer(sentence):
+        if any(s < m.end() and m.start() < e for s, e in taken):
+            continue
+        name = m.group(0).rstrip(".").removesuffix("'s").removesuffix("’s")
+        first = name.split()[0]
+        if first in _NOT_ORG or name in _NOT_ORG or len(name) < 3 or _NATIONALITY.match(first):
+            continue
+        end = m.start() + len(name)
+        # an unknown capitalised name is an organisation only with a cue around it
+        if not (_ORG_BEFORE.search(sentence[max(0, m.start() - 40):m.start()]) or _ORG_AFTER.match(sentence[end:end + 80])):
+            continue
+        parties.append(_Party(m.start(), end, name, False, False, False))
+    parties.sort(key=lambda p: p.start)
+    return parties
+
+
+def _coordinated_group(sentence: str, before: list[_Party]) -> list[_Party]:
+    """The run of parties joined by ',' / 'and' that ends right before the verb."""
+    if not before:
+        return []
+    group = [before[-1]]
+    for p in reversed(before[:-1]):
+        if _CONNECTOR.match(sentence[p.end:group[0].start]) or sentence[p.end:group[0].start].strip() in ("'s", "’s"):
+            group.insert(0, p)
+        else:
+            break
+    return group
+
+
+def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_Party | None, _Party | None]:
+    """(actor, target) around the trigger ``verb``."""
+    vs = verb.start()
+    ve = vs + len(verb.group(0).split()[0])  # parties inside "cut Windsurf off" are objects
+    before = [p for p in parties if p.end <= vs]
+    after = [p for p in parties if p.start >= ve]
+    vendors_after = [p for p in after if p.known and p.is_ai]
+    word = verb.group(0).lower()
+
+    def owner_after(exclude: str | None) -> _Party | None:
+        for p in vendors_after:
+            if p.name != exclude:
+                return p
+        return None
+
+    # noun forms right after two parties: "Anthropic's Windsurf cutoff", "ByteDance's OpenAI
+    # suspension". The order is ambiguous in English; the evidence is marked unordered.
+    if _NOUN_FORMS.match(word):
+        near = [p for p in before if vs - p.end < 40]
+        if (len(near) >= 2 and near[-2].known and near[-1].known and near[-1].name != near[-2].name
+                and not sentence[near[-1].end:vs].strip(" '’s")
+                and re.match(r"^(?:'s|’s)\s+$", sentence[near[-2].end:near[-1].start])):
+            return near[-2], near[-1]
+    if verb.lastgroup == "misuse":
+        target = next((p for p in reversed(before) if not p.is_product), None)
+        actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
         return actor, target
-    actor = before[-1].vendor.name if before else None
-    # prefer a company mention before the verb over a product ("Anthropic's Claude team revoked")
-    comp_before = [m for m in before if not m.is_product]
-    if comp_before:
-        actor = comp_before[-1].vendor.name
-    targets = [m for m in after if m.vendor.name != actor]
-    target = first_org(targets)
-    if actor is None and len(after) >= 2:
-        # "revoked OpenAI's access to Claude": possessive then product owner
-        actor = next((m.vendor.name for m in after if m.is_product and m.vendor.name != target), None)
+    prefix = sentence[max(0, vs - 25):vs]
+    head = word.split()[0]
+    passive = bool(_PASSIVE_AUX.search(prefix)) and not head.endswith("ing")
+    if passive or _TARGET_SUBJECT.match(word):
+        target = next((p for p in reversed(before) if not p.is_product), before[-1] if before else None)
+        tail = sentence[ve:]
+        actor = None
+        for p in after:
+            if p.known and p.is_ai and p.name != (target.name if target else None):
+                by = bool(_BY.search(sentence[ve:p.start]))
+                if by or (actor is None and (p.is_product or _OWNS_ACCESS.match(sentence[p.end:p.end + 40]))):
+                    actor = p
+                    if by:
+                        break
+        if actor is None and target is not None:
+            # "xAI's access to Claude was cut off": owner of the product before the verb
+            actor = next((p for p in before if p.known and p.is_ai and p.name != target.name and p.is_product), None)
+        del tail
+        return actor, target
+    group = _coordinated_group(sentence, [p for p in before if p.known and p.is_ai])
+    if group and _CLAUSE_BREAK.search(sentence[group[-1].end:vs]):
+        group = []  # "Replit is in a bind: its supplier is threatening to cut it off"
+    actor = None
+    if group:
+        if len(group) > 1:
+            named_after = {p.name for p in after}
+            actor = next((p for p in group if p.name in named_after), group[0])
+        else:
+            actor = group[-1]
+        # prefer the company over its product when both precede the verb ("Anthropic's Claude")
+        if actor.is_product:
+            comp = next((p for p in reversed(before) if p.known and not p.is_product and p.name == actor.name), None)
+            actor = comp or actor
+    target = None
+    for p in after:
+        if actor is not None and p.name == actor.name:
+            continue
+        if p.is_product and p.known:
+            continue  # the object ("access to Claude"), not the party
+        target = p
+        break
+    if target is None and actor is not None:
+        # "X said Anthropic had cut off its access": the earlier subject owns "its"
+        if re.search(r"\b(?:its|their)\b", sentence[ve:ve + 40], re.I):
+            target = next((p for p in reversed(before) if p.name != actor.name and not p.is_product
+                           and p.end <= actor.start), None)
+    if actor is None and target is not None:
+        actor = owner_after(target.name)
+        if actor is not None and actor.start < target.start:
+            actor = None
     return actor, target
 
 
-def _sentence_evidence(sentence: str, gazetteer: Gazetteer, in_headline: bool) -> _Evidence | None:
-    found = _find_action(sentence)
-    if found is None:
-        return None
-    action, verb = found
-    mentions = gazetteer.find(sentence)
-    ai = [m for m in mentions if m.vendor.is_ai]
-    if not ai:
-        return None
-    has_object = bool(_OBJECT_RE.search(sentence)) or any(m.is_product for m in ai)
-    if not has_object and action not in ("probe", "complain"):
-        return None
-    clause = sentence[max(0, verb.start() - 40):verb.start()]
-    if _NEGATION.search(clause[-25:]):
-        return None
-    hypothetical = bool(_HYPOTHETICAL.search(clause[-30:])) and action not in ("threaten", "probe")
-    actor, target = _roles(sentence, mentions, verb)
-    distinct = {m.vendor.name for m in mentions}
-    strength = 0.35
-    if actor and target and actor != target:
-        strength = 0.6
-    elif len(distinct) >= 2:
-        strength = 0.45
-    if action in ("complain",):
-        strength -= 0.15
-    if hypothetical:
-        strength *= 0.3
-    platform = any(not m.vendor.is_ai for m in mentions)
-    return _Evidence(sentence=sentence, action=action, strength=strength, actor=actor, target=target,
-                     in_headline=in_headline, platform_involved=platform,
-                     crawler=bool(_CRAWLER.search(sentence)))
+_SUBJECT_REF = re.compile(r"(?:^|[\s,])(?:it|they|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|startup|group|developer|"
+                          r"provider|maker|giant|outfit|vendor|supplier|suppliers))\s+(?:\w+\s+){0,3}$", re.I)
+_OBJECT_REF = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:its|their|our|us|the\s+(?:[\w-]+\s+){0,2}?(?:company|startup|firm|lab|"
+                         r"rival|competitor|customer|host|editor|app|developer|reseller|platform|partner|builder|"
+                         r"maker|team|organi[sz]ation))(?:'s|’s)?\b", re.I)
+_AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
+                        r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
+                        r"white\s+house|administration|police|sanctions?)\b", re.I)
+_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|suit|court|complaint|filing|plaintiffs?|judge|trade\s+secrets?)\b", re.I)
+_CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
+                                 r"\b(?:told|warned|informed|notified)\b", re.I)
+_REPORTED = re.compile(r"\b(?:said|says|told|informed|notified|announced|confirmed|wrote)\s+(?:\w+\s+){0,3}?"
+                       r"(?:that\s+)?(?:it|they|the\s+\w+)\s+would\s+(?:\w+\s+)?$", re.I)
+_STRONG = frozenset({"revoke", "suspend", "restrict", "block", "threaten", "restore"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What the whole article says about who matters, for pronouns and descriptions."""
+
+    salience: dict[str, float]
+
+    def most_salient(self, exclude: str | None) -> str | None:
+        ranked = sorted(((v, k) for k, v in self.salience.items() if k != exclude), reverse=True)
+        return ranked[0][1] if ranked else None
+
+
+def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Context) -> list[_Evidence]:
+    out: list[_Evidence] = []
+    parties: list[_Party] | None = None
+    for verb in _TRIGGER.finditer(sentence):
+        group = verb.lastgroup or "revoke"
+        action = "probe" if group == "misuse" else group
+        vs, ve = verb.start(), verb.end()
+        head_end = vs + len(verb.group(0).split()[0])
+        window = sentence[max(0, vs - 120):ve + 160]
+        has_object = bool(_OBJECT.search(window)) or any(m.is_product for m in mentions)
+        if action == "probe" and not _MISUSE.search(sentence):
+            continue
+        lawsuit = bool(_LAWSUIT.search(sentence))
+        if _NEGATION.search(sentence[max(0, vs - 30):vs]):
+            continue
+        if action in ("restore", "revoke", "suspend", "restrict") and _OUTAGE.search(sentence):
+            continue
+        if parties is None:
+            parties = _parties(sentence, mentions)
+        actor_p, target_p = _roles(sentence, verb, parties)
+        actor = actor_p.name if actor_p is not None and actor_p.is_ai else None
+        target = target_p.name if target_p is not None else None
+        target_known = target_p is not None and (target_p.known or target_p.is_class)
+        if actor_p is not None and not actor_p.is_ai and actor_p.known:
+            # a platform acting on an AI firm (crawlers, data access): borderline evidence
+            if target_p is not None and target_p.is_ai and action in ("block", "restrict", "revoke", "suspend", "threaten"):
+                out.append(_Evidence(sentence, action, 0.45, actor_p.name, target, False, position, True))
+            continue
+        clause_before = sentence[max(0, vs - 60):vs]
+        if actor is None and _AUTHORITY.search(clause_before):
+            continue  # governments, courts and regulators are not vendors
+        filled = False
+        if actor is None and target is not None and (
+                _SUBJECT_REF.search(clause_before)
+                or (group == "misuse" and _OBJECT_REF.match(sentence[head_end:head_end + 60]))):
+            actor, filled = ctx.most_salient(target), True
+        if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
+                sentence[head_end:head_end + 60]):
+            actor = ctx.most_salient(None)
+            target, filled = ctx.most_salient(actor), True
+        if actor is None:
+            continue
+        if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
+                sentence[head_end:head_end + 60]):
+            target, filled = ctx.most_salient(actor), True
+        if target == actor:
+            target = None
+        scope = sentence[head_end:head_end + 100]
+        if _HARDWARE.search(scope) and not re.search(r"\b(?:api|models?)\b", scope, re.I):
+            continue
+        if not target_known and not filled and _PEOPLE.search(sentence[head_end:head_end + 70]):
+            continue  # people, users, criminals: not a dispute between vendors
+        if target_p is not None and target_p.known and not target_p.is_ai and not filled:
+            continue  # an AI vendor acting on a platform is not our story
+        if not has_object and not (action in _STRONG and target_known) and action not in ("probe", "complain"):
+            continue
+        if target is not None:
+            strength = 0.75 if (target_known and not filled) else 0.55
+        elif _GENERIC_TARGET.search(sentence[head_end:head_end + 80]):
+            strength = 0.4
+        else:
+            strength = 0.3
+        if not has_object:
+            strength *= 0.85
+        unordered = bool(_NOUN_FORMS.match(verb.group(0))) and actor_p is not None and target_p is not None and (
+            not sentence[target_p.end:vs].strip(" '’s")) and target_p.start > actor_p.start
+        if unordered:
+            strength *= 0.7
+        if action == "complain":
+            strength *= 0.55
+        elif action == "probe":
+            strength *= 0.4 if lawsuit else 0.9
+        if _HYPOTHETICAL.search(sentence[max(0, vs - 40):vs]) and action not in ("threaten", "probe"):
+            if _CONDITIONAL_THREAT.search(sentence) and action in _STRONG:
+                action = "threaten"  # "told the company it may revoke its access unless ..."
+            elif not _REPORTED.search(sentence[max(0, vs - 60):vs]):
+                strength *= 0.25
+        if _BACKGROUND.search(sentence):
+            strength *= 0.45
+        border = (bool(_CRAWLER.search(sentence)) and action in ("block", "restrict")) or (
+            target is None and bool(_TOS.search(sentence)) and action in ("block", "restrict"))
+        out.append(_Evidence(sentence, action, strength, actor, target,
+                             bool(target_p is not None and target_p.is_class), position, border, unordered))
+    return out
+
+
+def _salience(title: str, text: str, gazetteer: Gazetteer) -> dict[str, float]:
+    sal: dict[str, float] = defaultdict(float)
+    for m in gazetteer.find(title):
+        if m.vendor.is_ai:
+            sal[m.vendor.name] += 3
+    for m in gazetteer.find(text[:6000]):
+        if m.vendor.is_ai:
+            sal[m.vendor.name] += 1 if m.start < 1500 else 0.5
+    return dict(sal)
+
+
+def _evidence(title: str, text: str, gazetteer: Gazetteer) -> Iterator[_Evidence]:
+    ctx = _Context(_salience(title, text, gazetteer))
+    if title:
+        yield from _analyse(title, gazetteer.find(title), 0, ctx)
+    hits = [m.start() for m in _TRIGGER.finditer(text)]
+    if not hits:
+        return
+    mentions = gazetteer.find(text)
+    for s, e in _sentence_spans(text, hits):
+        ms = [Mention(m.start - s, m.end - s, m.surface, m.vendor, m.is_product) for m in mentions
+              if m.start >= s and m.end <= e]
+        sentence = text[s:e]
+        if not ms and not _CLASS_TARGET.search(sentence) and not _SUBJECT_REF.search(sentence):
+            continue
+        lead = len(sentence) - len(sentence.lstrip())
+        ms = [Mention(m.start - lead, m.end - lead, m.surface, m.vendor, m.is_product) for m in ms]
+        # position: 1-2 for the lead (first ~600 characters), then 3+
+        yield from _analyse(sentence.strip(), ms, 1 + s // 300, ctx)
+
+
+def _weight(ev: _Evidence) -> float:
+    if ev.position == 0:
+        return 1.35
+    if ev.position <= 2:
+        return 1.15
+    return 1.0
+
+
+def _pair_score(evs: list[_Evidence], actor: str | None, target: str | None) -> float:
+    miss = 1.0
+    for ev in evs:
+        c = ev.strength * _weight(ev)
+        if ev.actor == actor and ev.target == target:
+            pass
+        elif ev.unordered and ev.actor == target and ev.target == actor:
+            c *= 0.8
+        elif ev.actor == actor and ev.target is None:
+            c *= 0.6
+        elif ev.actor is None and ev.target == target:
+            c *= 0.6
+        else:
+            continue
+        miss *= 1 - min(0.95, c)
+    return 1 - miss
 
 
 def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float = 0.5) -> Detection:
@@ -186,44 +502,51 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
         first, _, rest = text.strip().partition("\n")
         title, text = first, rest
     title = title.strip()
-    body = f"{title}\n{text}" if title else text
-    vendors = tuple(sorted({m.vendor.name for m in gazetteer.find(body)}))
-    if not is_english(body):
-        return Detection(False, "negative", 0.0, vendors=vendors, detector_version=DETECTOR_VERSION)
-    evidence: list[_Evidence] = []
-    if title:
-        ev = _sentence_evidence(title, gazetteer, True)
-        if ev:
-            evidence.append(ev)
-    for s in split_sentences(text):
-        ev = _sentence_evidence(s, gazetteer, False)
-        if ev:
-            evidence.append(ev)
+    vendors = tuple(sorted({m.vendor.name for m in gazetteer.find(title + "\n" + text[:20000])}))
+    if not is_english(title + " " + text[:2000]):
+        return _negative(vendors)
+    evidence = [e for e in _evidence(title, text[:60000], gazetteer)]
     if not evidence:
-        return Detection(False, "negative", 0.0, vendors=vendors, detector_version=DETECTOR_VERSION)
-    miss = 1.0
-    for ev in evidence:
-        miss *= 1 - min(0.95, ev.strength * (1.4 if ev.in_headline else 1.0))
-    score = round(1 - miss, 3)
-    ranked = sorted(evidence, key=lambda e: (e.actor is not None and e.target is not None, e.in_headline, e.strength),
-                    reverse=True)
-    best = ranked[0]
-    actor = best.actor or next((e.actor for e in ranked if e.actor), None)
-    target = best.target or next((e.target for e in ranked if e.target and e.target != actor), None)
-    borderline = (best.crawler or best.platform_involved and (actor is None or not gazetteer.vendors[actor].is_ai))
+        return _negative(vendors)
+    pairs = {(e.actor, e.target) for e in evidence if e.actor}
+    (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in pairs), key=lambda x: (x[1], x[0][1] is not None))
+    evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
+    score = round(score, 3)
+    if all(e.action == "complain" for e in evs):
+        score = round(score * 0.6, 3)  # a complaint with no access action behind it is not our story
+    border_w = sum(e.strength for e in evs if e.borderline)
+    actor_vendor = gazetteer.vendors.get(actor) if actor else None
+    is_border = border_w >= 0.5 * sum(e.strength for e in evs) or (actor_vendor is not None and not actor_vendor.is_ai)
+    has_class = any(e.target_is_class for e in evs)
+    if target is None and not has_class and not is_border:
+        # nobody named on the receiving end: at most borderline (a terms change, a policy)
+        if any(_TOS.search(e.sentence) for e in evs) and score >= threshold:
+            is_border = True
+        else:
+            score = round(min(score, threshold - 0.01), 3)
     label = "negative"
     if score >= threshold:
-        label = "borderline" if borderline else "positive"
-    reason = None
-    joined = " ".join(e.sentence for e in ranked[:4])
-    for name, rx in _REASONS:
-        if rx.search(joined):
-            reason = name
-            break
-    return Detection(is_dispute=label == "positive", label=label, score=score, action=best.action,
+        label = "borderline" if is_border else "positive"
+    ranked = sorted(evs, key=lambda e: (e.target == target, e.strength * _weight(e)), reverse=True)
+    action = _article_action(title, evs, ranked[0])
+    joined = " ".join([title] + [e.sentence for e in ranked[:5]])
+    reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
+    return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
-                     evidence=tuple(e.sentence for e in ranked[:3]), vendors=vendors,
+                     evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
                      detector_version=DETECTOR_VERSION)
+
+
+def _negative(vendors: tuple[str, ...]) -> Detection:
+    return Detection(False, "negative", 0.0, vendors=vendors, detector_version=DETECTOR_VERSION)
+
+
+def _article_action(title: str, evs: list[_Evidence], best: _Evidence) -> str:
+    """The headline's action when it has one, else the strongest evidence's."""
+    head = [e for e in evs if e.position == 0]
+    if head:
+        return max(head, key=lambda e: e.strength).action
+    return best.action
 
 
 @lru_cache(maxsize=8)
@@ -238,7 +561,7 @@ def detect_articles(items: list[tuple[str, str | None, str | None]], gazetteer: 
     return [(aid, detect(title, text, gazetteer, threshold)) for aid, title, text in items]
 
 
-def run_jsonl(lines, gazetteer: Gazetteer, threshold: float = 0.5):  # noqa: ANN001, ANN201
+def run_jsonl(lines: Iterable[str], gazetteer: Gazetteer, threshold: float = 0.5) -> Iterator[str]:
     """For ``accesswatch detect``: JSON lines in, one JSON line out per input line.
     A bad line yields an error line with its id (or line number); the rest go on."""
     import json
