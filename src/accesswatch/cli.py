@@ -221,6 +221,7 @@ def detect_cmd(file: Annotated[Path | None, typer.Argument(help="JSON lines (id,
 class Split(str, Enum):
     dev = "dev"
     test = "test"
+    blind = "blind"
     all = "all"
 
 

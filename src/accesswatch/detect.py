@@ -43,7 +43,8 @@ _ACTION_PATTERNS: dict[str, str] = {
                r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b",
     "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
     "suspend": r"suspen(?:d|ded|ds|ding|sion)\b",
-    "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
+    "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
+              r"los(?:t|e|es|ing)\s+(?-i:(?=[A-Z]))|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
               r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+" + _W + r"(?:access|api|models?)\b|"
               r"shut(?:s|ting)?\s+(?:off|out)\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
@@ -76,19 +77,21 @@ _OBJECT = re.compile(
     r"\b(?:api|apis|access|models?|accounts?|keys?|tools?|subscriptions?|endpoints?|platform|services?|"
     r"inference|console|developer|coding\s+(?:tools?|assistants?|agents?)|outputs?|weights|licen[cs]e|"
     r"customers?|capacity|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
-_MISUSE = re.compile(r"\b(?:improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
+_MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
                      r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
                      r"reverse[- ]engineer\w*|competing|abuse\w*)", re.I)
+_MISUSE_STRONG = re.compile(r"\b(?:distill\w*|outputs?|api|terms\s+of\s+(?:service|use)|exfiltrat\w*|resell\w*|"
+                            r"train(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:on|with)|misus\w+|improperly|inappropriately)\b", re.I)
 _HARDWARE = re.compile(r"\b(?:chips?|gpus?|semiconductors?|hardware|h100s?|h20s?|h800s?|blackwell|accelerators?|"
                        r"export\s+controls?|data\s+cent(?:er|re)s?)\b", re.I)
-_PEOPLE = re.compile(r"\b(?:employees?|staff(?:ers)?|workers|researchers|engineers|users?|minors|teens?|teenagers|children|"
+_PEOPLE = re.compile(r"\b(?:subscribers?|everyone|all\s+(?:customers|developers|users)|developers|employees?|staff(?:ers)?|workers|researchers|engineers|users?|minors|teens?|teenagers|children|"
                      r"kids|scammers?|fraudsters?|criminals?|cybercriminals?|hackers?|threat\s+actors?|bad\s+actors?|"
                      r"malicious|fraud|scams?|influence\s+operations?|propaganda|spam\w*|individuals|people|"
                      r"uploaders?|students|officials|lawmakers|agencies|government\s+devices|devices|operations|hacking|covert|"
                      r"state[- ](?:backed|linked|sponsored)|actors|networks|rings|campaigns?)\b", re.I)
 _OUTAGE = re.compile(r"\b(?:outage|downtime|disruption|incident|glitch|bug|maintenance|degraded|elevated\s+error|"
                      r"service\s+was\s+(?:down|unavailable)|went\s+down|back\s+up|status\s+page)\b", re.I)
-_NEGATION = re.compile(r"\b(?:not|never|no|n't|denied|deny|denies|without|nor|refused\s+to|declined\s+to|rul(?:ed|es)\s+out)\b"
+_NEGATION = re.compile(r"\b(?:not|never|no|nobody|none|cannot|can't|n't|denied|deny|denies|without|nor|refused\s+to|declined\s+to|rul(?:ed|es)\s+out)\b"
                        r"|n't\b", re.I)
 _HYPOTHETICAL = re.compile(r"\b(?:could|would|might|may|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|"
                            r"fears?\s+(?:of|that)|worr(?:y|ies|ied)\s+(?:that|about)|possibility|potential(?:ly)?|"
@@ -97,7 +100,7 @@ _HYPOTHETICAL = re.compile(r"\b(?:could|would|might|may|if|unless|should|what\s+
 _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
 _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer)", re.I)
 _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
-                         r"in\s+(?:19|20)\d\d|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
+                         r"in\s+(?:early\s+|late\s+|mid-?)?(?:19|20)\d\d|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
                          r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight))\b", re.I)
@@ -105,11 +108,13 @@ _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|posts|archive|dataset)", re.I)
 _TOS = re.compile(r"\b(?:terms|polic(?:y|ies)|clause|licen[cs]e|rules?)\b.{0,120}\b(?:compet\w+|rival)\b", re.I)
 _CLASS_TARGET = re.compile(
-    r"\b(?:(?:companies|firms|entities|groups|organi[sz]ations|labs|businesses|developers|customers)\s+"
-    r"(?:\w+\s+){0,3}?(?:controlled|owned|based|headquartered)\s+(?:\w+\s+){0,2}?(?:by|in|from)\s+(?:\w+\s+){0,3}?"
-    r"(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+)|"
-    r"(?:Chinese|Russian|Iranian|North\s+Korean)[- ](?:controlled|owned|linked)\s+(?:companies|firms|entities|labs|groups|businesses))",
+    r"\b(?:companies|firms|entities|groups|organi[sz]ations|labs|businesses|customers|subsidiaries|startups)\b"
+    r"[^.;]{0,40}?\b(?:controlled|owned|ownership|control|majority|headquartered|parents?|subsidiar\w+)\b"
+    r"[^.;]{0,50}?\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanctioned|authoritarian|hostile)|"
+    r"\b(?:Chinese|Russian|Iranian|North\s+Korean|foreign|adversary)[- ](?:controlled|owned|linked|backed|headquartered)\s+"
+    r"(?:[\w-]+\s+)?(?:companies|firms|entities|labs|groups|businesses|developers|customers)",
     re.I)
+CLASS_TARGET = "<class of companies>"  # internal marker; reported as target None
 _GENERIC_TARGET = re.compile(r"\b(?:the|a|its|their)\s+(?:\w+\s+)?(?:startup|rival|competitor|company|firm|lab|"
                              r"customer|partner|editor|app|developer|reseller)\b", re.I)
 _SENT_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
@@ -126,6 +131,7 @@ _NOT_ORG = frozenset(
 _CLAUSE_BREAK = re.compile(r"[:;—–]|\b(?:said|says|saying|told|according|one\s+of|because|after|before|while|when|but)\b|"
                            r"(?:\S+\s+){9,}", re.I)
 _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
+_PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
                           r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
@@ -276,7 +282,11 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
     head = word.split()[0]
     passive = bool(_PASSIVE_AUX.search(prefix)) and not head.endswith("ing")
     if passive or _TARGET_SUBJECT.match(word):
-        target = next((p for p in reversed(before) if not p.is_product), before[-1] if before else None)
+        # the target is the clause's subject: "Sourcegraph's API account with OpenAI has been suspended"
+        # skip prepositional objects ("account with OpenAI has been suspended")
+        target = next((p for p in reversed(before) if not p.is_product
+                       and not _PREP_BEFORE.search(sentence[max(0, p.start - 12):p.start])),
+                      before[-1] if before else None)
         tail = sentence[ve:]
         actor = None
         for p in after:
@@ -287,8 +297,9 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                     if by:
                         break
         if actor is None and target is not None:
-            # "xAI's access to Claude was cut off": owner of the product before the verb
-            actor = next((p for p in before if p.known and p.is_ai and p.name != target.name and p.is_product), None)
+            # "xAI's access to Claude was cut off", "B's account with A was suspended"
+            actor = next((p for p in before if p.known and p.is_ai and p.name != target.name
+                          and (p.is_product or p.start > target.start)), None)
         del tail
         return actor, target
     group = _coordinated_group(sentence, [p for p in before if p.known and p.is_ai])
@@ -327,9 +338,14 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
 
 _SUBJECT_REF = re.compile(r"(?:^|[\s,])(?:it|they|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|startup|group|developer|"
                           r"provider|maker|giant|outfit|vendor|supplier|suppliers))\s+(?:\w+\s+){0,3}$", re.I)
-_OBJECT_REF = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:its|their|our|us|the\s+(?:[\w-]+\s+){0,2}?(?:company|startup|firm|lab|"
-                         r"rival|competitor|customer|host|editor|app|developer|reseller|platform|partner|builder|"
-                         r"maker|team|organi[sz]ation))(?:'s|’s)?\b", re.I)
+# A pronoun or description on the receiving end: "throttled its API account", "cut off the
+# startup's access", "informed us". Only consumer-side objects count: in "blocked its chatbot"
+# the "its" is the actor's own product.
+_OBJECT_REF = re.compile(
+    r"^\s*(?:[\w'’]+\s+){0,5}?(?:(?:its|their|our)\s+(?:[\w-]+\s+){0,2}?(?:access|accounts?|keys?|subscriptions?|"
+    r"capacity|usage|rate\s+limits?|quotas?|organi[sz]ation|traffic|requests|team|engineers|staff|contract|agreement)\b|"
+    r"us\b|the\s+(?:[\w-]+\s+){0,2}?(?:company|startup|firm|lab|rival|competitor|customer|host|editor|app|developer|"
+    r"reseller|platform|partner|builder|maker|team|organi[sz]ation)(?:'s|’s)?\b)", re.I)
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
@@ -338,6 +354,7 @@ _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:
                                  r"\b(?:told|warned|informed|notified)\b", re.I)
 _REPORTED = re.compile(r"\b(?:said|says|told|informed|notified|announced|confirmed|wrote)\s+(?:\w+\s+){0,3}?"
                        r"(?:that\s+)?(?:it|they|the\s+\w+)\s+would\s+(?:\w+\s+)?$", re.I)
+_ORDERED = re.compile(r"\b(?:ordered|forced|required|compelled|told)\s+(?:[\w.-]+\s+){0,6}?to\s+(?:\w+\s+)?$", re.I)
 _STRONG = frozenset({"revoke", "suspend", "restrict", "block", "threaten", "restore"})
 
 
@@ -362,7 +379,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         head_end = vs + len(verb.group(0).split()[0])
         window = sentence[max(0, vs - 120):ve + 160]
         has_object = bool(_OBJECT.search(window)) or any(m.is_product for m in mentions)
-        if action == "probe" and not _MISUSE.search(sentence):
+        if action == "probe" and not (_MISUSE_STRONG if verb.group(0).lower().startswith(("accus", "alleg")) else _MISUSE).search(sentence):
             continue
         lawsuit = bool(_LAWSUIT.search(sentence))
         if _NEGATION.search(sentence[max(0, vs - 30):vs]):
@@ -373,7 +390,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             parties = _parties(sentence, mentions)
         actor_p, target_p = _roles(sentence, verb, parties)
         actor = actor_p.name if actor_p is not None and actor_p.is_ai else None
-        target = target_p.name if target_p is not None else None
+        target = (CLASS_TARGET if target_p.is_class else target_p.name) if target_p is not None else None
         target_known = target_p is not None and (target_p.known or target_p.is_class)
         if actor_p is not None and not actor_p.is_ai and actor_p.known:
             # a platform acting on an AI firm (crawlers, data access): borderline evidence
@@ -381,8 +398,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 out.append(_Evidence(sentence, action, 0.45, actor_p.name, target, False, position, True))
             continue
         clause_before = sentence[max(0, vs - 60):vs]
-        if actor is None and _AUTHORITY.search(clause_before):
-            continue  # governments, courts and regulators are not vendors
+        if (actor is None and _AUTHORITY.search(clause_before)) or _ORDERED.search(clause_before):
+            continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
         if actor is None and target is not None and (
                 _SUBJECT_REF.search(clause_before)
@@ -517,7 +534,7 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     border_w = sum(e.strength for e in evs if e.borderline)
     actor_vendor = gazetteer.vendors.get(actor) if actor else None
     is_border = border_w >= 0.5 * sum(e.strength for e in evs) or (actor_vendor is not None and not actor_vendor.is_ai)
-    has_class = any(e.target_is_class for e in evs)
+    has_class = target == CLASS_TARGET
     if target is None and not has_class and not is_border:
         # nobody named on the receiving end: at most borderline (a terms change, a policy)
         if any(_TOS.search(e.sentence) for e in evs) and score >= threshold:
@@ -531,6 +548,9 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     action = _article_action(title, evs, ranked[0])
     joined = " ".join([title] + [e.sentence for e in ranked[:5]])
     reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
+    if target == CLASS_TARGET:
+        target = None
+        reason = reason or "national security"
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,

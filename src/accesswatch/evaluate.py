@@ -1,5 +1,9 @@
 """Measure the detector against labelled articles (``accesswatch eval``).
 
+Three splits: ``dev`` (tuned on), ``test`` (held out by event; used for error analysis of
+classes, not of single articles) and ``blind`` (``blind*.jsonl``, written separately and
+never read by the detector's authors).
+
 Labelled files are JSON lines with ``label`` (positive/borderline/negative), ``actor``,
 ``target``, ``action``, ``kind`` and ``event``. The dev/test split is by event, so that
 articles about one event never sit on both sides: :func:`split_of`.
@@ -35,7 +39,10 @@ def load_labelled(paths: Iterable[Path]) -> list[dict[str, Any]]:
             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
                 if line.strip():
                     rec = json.loads(line)
-                    rec.setdefault("split", split_of(rec.get("event"), rec.get("id", f"{f.name}:{n}")))
+                    # blind*.jsonl: written by someone who never saw the detector, never tuned on
+                    default = "blind" if f.name.startswith("blind") else split_of(
+                        rec.get("event"), rec.get("id", f"{f.name}:{n}"))
+                    rec.setdefault("split", default)
                     out.append(rec)
     return out
 
