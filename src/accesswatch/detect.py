@@ -46,7 +46,7 @@ _ACTION_PATTERNS: dict[str, str] = {
     "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
               r"los(?:t|e|es|ing)\s+(?-i:(?=[A-Z]))|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
               r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+" + _W + r"(?:access|api|models?)\b|"
-              r"shut(?:s|ting)?\s+(?:off|out)\b|yank(?:ed|s|ing)?\b|"
+              r"shut(?:s|ting)?\s+(?:off|out)\b|shut(?:s|ting)?\s+(?:[\w'’.]+\s+){1,3}?out\s+of\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
               r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
               r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?" + _W + r"(?:access|api|models?|pipe\w*|supply)\b|"
@@ -134,6 +134,7 @@ _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
 _PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
                           r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
+_LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
 _REASONS: list[tuple[str, re.Pattern[str]]] = [
@@ -274,6 +275,11 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                 and not sentence[near[-1].end:vs].strip(" '’s")
                 and re.match(r"^(?:'s|’s)\s+$", sentence[near[-2].end:near[-1].start])):
             return near[-2], near[-1]
+    if _NOUN_FORMS.match(word) and before and vs - before[-1].end < 30 and before[-1].known and before[-1].is_ai:
+        # "Google Gemini API account suspension": the modifier is the actor; the target comes
+        # from the article (a statement "from Moonshot AI")
+        if not any(p.known and p.is_ai and p.name != before[-1].name for p in before if vs - p.end < 60):
+            return _Party(before[-1].start, before[-1].end, before[-1].name, True, True, False), None
     if verb.lastgroup == "misuse":
         target = next((p for p in reversed(before) if not p.is_product), None)
         actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
@@ -302,7 +308,11 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                           and (p.is_product or p.start > target.start)), None)
         del tail
         return actor, target
-    group = _coordinated_group(sentence, [p for p in before if p.known and p.is_ai])
+    ai_before = [p for p in before if p.known and p.is_ai]
+    if len(ai_before) >= 2 and _LETTER.match(sentence[ai_before[-1].end:vs]):
+        # "Mistral AI has sent Groq a letter threatening to ...": the indirect object is the target
+        return ai_before[-2], ai_before[-1]
+    group = _coordinated_group(sentence, ai_before)
     if group and _CLAUSE_BREAK.search(sentence[group[-1].end:vs]):
         group = []  # "Replit is in a bind: its supplier is threatening to cut it off"
     actor = None
@@ -346,10 +356,12 @@ _OBJECT_REF = re.compile(
     r"capacity|usage|rate\s+limits?|quotas?|organi[sz]ation|traffic|requests|team|engineers|staff|contract|agreement)\b|"
     r"us\b|the\s+(?:[\w-]+\s+){0,2}?(?:company|startup|firm|lab|rival|competitor|customer|host|editor|app|developer|"
     r"reseller|platform|partner|builder|maker|team|organi[sz]ation)(?:'s|’s)?\b)", re.I)
+_OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|maker)(?:'s|’s))\s+"
+                        r"(?:[\w-]+\s+){0,2}?(?:models?|outputs?|apis?|systems?|chatbot|technology)\b", re.I)
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
-_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|suit|court|complaint|filing|plaintiffs?|judge|trade\s+secrets?)\b", re.I)
+_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|court|filed\s+suit|plaintiffs?|judge|trade\s+secrets?)\b", re.I)
 _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
                                  r"\b(?:told|warned|informed|notified)\b", re.I)
 _REPORTED = re.compile(r"\b(?:said|says|told|informed|notified|announced|confirmed|wrote)\s+(?:\w+\s+){0,3}?"
@@ -403,7 +415,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         filled = False
         if actor is None and target is not None and (
                 _SUBJECT_REF.search(clause_before)
-                or (group == "misuse" and _OBJECT_REF.match(sentence[head_end:head_end + 60]))):
+                or (group == "misuse" and _OWNER_REF.match(sentence[head_end:head_end + 60]))):
             actor, filled = ctx.most_salient(target), True
         if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
                 sentence[head_end:head_end + 60]):
@@ -413,6 +425,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue
         if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
                 sentence[head_end:head_end + 60]):
+            target, filled = ctx.most_salient(actor), True
+        if (target is None and actor is not None and _NOUN_FORMS.match(verb.group(0))
+                and not _PEOPLE.search(sentence[head_end:])):
             target, filled = ctx.most_salient(actor), True
         if target == actor:
             target = None
@@ -521,7 +536,7 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     title = title.strip()
     vendors = tuple(sorted({m.vendor.name for m in gazetteer.find(title + "\n" + text[:20000])}))
     if not is_english(title + " " + text[:2000]):
-        return _negative(vendors)
+        return _detect_foreign(title, text, gazetteer, threshold, vendors)
     evidence = [e for e in _evidence(title, text[:60000], gazetteer)]
     if not evidence:
         return _negative(vendors)
@@ -555,6 +570,44 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
                      detector_version=DETECTOR_VERSION)
+
+
+# Other languages: only the headline and lead are read, with a small lexicon of access
+# actions in German, French, Spanish, Italian and Portuguese; both parties must be AI vendors
+# named around the verb. Conservative by design: a foreign article is never a false alarm
+# because of a loose word.
+_FOREIGN_ACTIONS: list[tuple[str, re.Pattern[str]]] = [
+    ("restore", re.compile(r"\b(?:stellt\w*\s+wieder\s+her|wiederhergestellt|rétabli\w*|restablec\w+|ripristin\w+|restabelec\w+)", re.I)),
+    ("threaten", re.compile(r"\b(?:droht|drohte|menace\w*|amenaza\w*|minaccia\w*|ameaça\w*)", re.I)),
+    ("suspend", re.compile(r"\b(?:suspendiert\w*|sperrt\w*|gesperrt|suspend\w*|sospend\w*)", re.I)),
+    ("revoke", re.compile(r"\b(?:entzieht|entzogen|entziehen|kappt\w*|gekappt|coupe\w*|coupé\w*|révoqu\w*|retir\w+|cort[aóe]\w*|"
+                          r"revoc\w+|revog\w+|tagli\w+|interromp\w+)", re.I)),
+    ("block", re.compile(r"\b(?:blockiert\w*|bloqu\w+|blocc\w+|interdit\w*|prohíbe|proíbe|verbietet)", re.I)),
+    ("restrict", re.compile(r"\b(?:beschränkt\w*|drosselt\w*|gedrosselt|restreint\w*|limite\w*|restring\w+|limita\w*|limit[ae]\w*)", re.I)),
+    ("probe", re.compile(r"\b(?:untersucht\w*|ermittelt\w*|enquête\w*|investiga\w*|indaga\w*)", re.I)),
+]
+_FOREIGN_OBJECT = re.compile(r"\b(?:API|Zugang|Zugriff|accès|acceso|accesso|acesso|Modell\w*|modèles?|modelos?|modelli|Konto|Konten|"
+                             r"comptes?|cuentas?|account|Recht|droit|derecho)\b", re.I)
+
+
+def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: float,
+                    vendors: tuple[str, ...]) -> Detection:
+    for position, chunk in ((0, title), (1, text[:700])):
+        for action, rx in _FOREIGN_ACTIONS:
+            m = rx.search(chunk)
+            if not m or not _FOREIGN_OBJECT.search(chunk):
+                continue
+            ms = [x for x in gazetteer.find(chunk) if x.vendor.is_ai]
+            before = [x for x in ms if x.end <= m.start() and not x.is_product]
+            after = [x for x in ms if x.start >= m.end() and x.vendor.name != (before[-1].vendor.name if before else None)]
+            if not before or not after:
+                continue
+            actor, target = before[-1].vendor.name, after[0].vendor.name
+            score = 0.7 if position == 0 else 0.55
+            label = "positive" if score >= threshold else "negative"
+            return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
+                             evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=DETECTOR_VERSION)
+    return _negative(vendors)
 
 
 def _negative(vendors: tuple[str, ...]) -> Detection:

@@ -106,6 +106,19 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: s
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if exc is not None:
         warning = f"{type(exc).__name__}: {exc}"
+    if not parsed.entries and not parsed.get("version") and headers.get("content-type"):
+        # feedparser follows RFC 3023: text/xml (and text/*) without a charset means us-ascii,
+        # which turns a UTF-16/32 feed without non-ASCII text into NUL-riddled garbage, and a
+        # wrong charset parameter can do the same. RFC 7303 lets the BOM / XML declaration
+        # decide instead: try that once before calling the body unusable.
+        retry = feedparser.parse(body, response_headers={**headers, "content-location": base_url,
+                                                         "content-type": "application/xml"},
+                                 sanitize_html=True, resolve_relative_uris=True)
+        if retry.entries or retry.get("version"):
+            parsed = retry
+            warning = (f"content-type {headers['content-type']!r} ignored: "
+                       f"the document's own encoding declaration was used ({warning})")
+            exc = retry.get("bozo_exception") if retry.get("bozo") else None
     if not parsed.entries and not parsed.get("version"):
         # nothing usable: an HTML page, an empty body, XML that is not a feed
         cause = exc if isinstance(exc, BaseException) else None
