@@ -5,7 +5,8 @@ Every request goes through :class:`HttpClient.get`, which
 - resolves the host and refuses loopback/private/link-local/reserved addresses unless the
   host is in ``http.allowed_private_hosts`` (checked again on every redirect hop),
 - follows at most ``max_redirects`` redirects itself,
-- caps the decoded body at ``max_bytes`` (so a gzip bomb stops at the cap), and
+- caps the decoded body at ``max_bytes``: gzip/deflate are decoded here, never more than the
+  cap at a time (so a gzip bomb stops at the cap without ever inflating past it), and
 - bounds the whole request, body included, by ``total_timeout_seconds`` (so a server that
   drips a byte a second is cut off).
 
@@ -21,9 +22,11 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -37,6 +40,15 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REDIRECT_CODES = {301, 302, 303, 307, 308}
+# Only what _BoundedDecoder can inflate with a bound on its output.
+ACCEPT_ENCODING = "gzip, deflate"
+# Leading bytes of formats that are never an article page, whatever the Content-Type says.
+BINARY_MAGIC = (
+    (b"%PDF-", "PDF"), (b"\x89PNG\r\n\x1a\n", "PNG image"), (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"), (b"\xff\xd8\xff", "JPEG image"), (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip data"), (b"OggS", "Ogg media"), (b"ID3", "MP3 audio"),
+    (b"\x00\x00\x01\x00", "icon"), (b"wOFF", "font"), (b"wOF2", "font"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,51 @@ async def check_url(url: str, allowed_private_hosts: Iterable[str] = ()) -> None
 
 
 # ---------------------------------------------------------------- the client
+class _BoundedDecoder:
+    """Undo a gzip/deflate Content-Encoding without ever producing more than ``limit`` bytes.
+
+    httpx inflates each network chunk in one call, so 64 KiB of a gzip bomb become ~64 MB
+    in memory before any cap can look at it; zlib's ``max_length`` keeps every step small.
+    """
+
+    def __init__(self, encoding: str, url: str):
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise PermanentFetchError(f"unsupported content-encoding {encoding!r}: {url}")
+        self.coding = codings[0] if codings else None
+        self.url = url
+        self._z: Any = None
+        if self.coding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif self.coding == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped; raw deflate below
+        self._first = True
+
+    def decode(self, data: bytes, limit: int) -> Iterator[bytes]:
+        """Decoded pieces of ``data``; stops as soon as ``limit`` + 1 bytes came out."""
+        if self._z is None:
+            yield data
+            return
+        produced = 0
+        while data and produced <= limit:
+            try:
+                out = self._z.decompress(data, limit + 1 - produced)
+            except zlib.error as e:
+                if self.coding == "deflate" and self._first:  # servers that send raw deflate
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._first = False
+                    continue
+                raise PermanentFetchError(f"cannot decode {self.coding} body ({e}): {self.url}") from None
+            self._first = False
+            produced += len(out)
+            if out:
+                yield out
+            if self._z.eof:  # trailing garbage after the stream is ignored, as httpx does
+                return
+            data = self._z.unconsumed_tail
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
     if not value:
@@ -135,7 +192,8 @@ class HttpClient:
                               max_keepalive_connections=settings.concurrency)
         timeout = httpx.Timeout(settings.read_timeout_seconds, connect=settings.connect_timeout_seconds)
         self._client = httpx.AsyncClient(
-            headers={"User-Agent": settings.user_agent}, timeout=timeout, limits=limits,
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            timeout=timeout, limits=limits,
             follow_redirects=False, transport=transport, trust_env=False)
 
     async def __aenter__(self) -> HttpClient:
@@ -184,14 +242,16 @@ class HttpClient:
                 if declared.isdigit() and int(declared) > max_bytes and "content-encoding" not in hdrs:
                     raise PermanentFetchError(f"body of {declared} bytes exceeds cap of {max_bytes}: {current}",
                                               status=r.status_code)
+                decoder = _BoundedDecoder(hdrs.get("content-encoding", ""), current)
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in r.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PermanentFetchError(f"body exceeds cap of {max_bytes} bytes: {current}",
-                                                  status=r.status_code)
-                    chunks.append(chunk)
+                async for raw in r.aiter_raw():  # raw: the decoding is ours, bounded
+                    for chunk in decoder.decode(raw, max_bytes - size):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise PermanentFetchError(f"body exceeds cap of {max_bytes} bytes: {current}",
+                                                      status=r.status_code)
+                        chunks.append(chunk)
                 return Response(url=str(r.url), status=r.status_code, headers=hdrs, body=b"".join(chunks))
         raise PermanentFetchError(f"more than {self.settings.max_redirects} redirects: {url}")
 
@@ -199,6 +259,19 @@ class HttpClient:
 def accept_html(content_type: str) -> bool:
     ctype = content_type.split(";")[0].strip().lower()
     return ctype in HTML_TYPES or ctype == ""
+
+
+def sniff_binary(body: bytes) -> str | None:
+    """The name of a binary format ``body`` starts with (PDF, images, archives), else None."""
+    head = body[:16]
+    for magic, kind in BINARY_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[4:8] == b"ftyp":
+        return "MP4/QuickTime media"
+    if head.startswith(b"RIFF") and head[8:12] in (b"WEBP", b"WAVE", b"AVI "):
+        return "RIFF media"
+    return None
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -230,6 +303,11 @@ async def fetch_pages_async(entries: list[Entry], settings: HttpSettings,
                 err = status_error(resp)
                 if err is not None:
                     raise err
+                kind = sniff_binary(resp.body)
+                if kind is not None:  # a PDF or image sent as text/html (or with no type)
+                    raise PermanentFetchError(
+                        f"{kind} served as {resp.headers.get('content-type') or 'no content type'!r}, "
+                        f"not a page: {resp.url}", status=resp.status)
                 html = decode_html(resp.body, resp.headers.get("content-type"))
                 return Page(entry=entry, final_url=resp.url, http_status=resp.status, html=html)
             except FetchError as e:
