@@ -1,0 +1,116 @@
+"""The detector: its contract, the cases that decide roles, and its scores on the labelled
+corpus (a regression floor, not a timing)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from accesswatch.cli import app
+from accesswatch.detect import DETECTOR_VERSION, detect, load_gazetteer
+from accesswatch.evaluate import evaluate, load_labelled
+
+from .conftest import CONFIG_DIR, ROOT
+
+GAZ = load_gazetteer(CONFIG_DIR / "vendors.toml")
+BODY = "\n\nThe company did not respond to a request for comment on Tuesday."
+
+
+def d(title: str, text: str = BODY):
+    return detect(title, text, GAZ)
+
+
+@pytest.mark.parametrize("title,actor,target,action", [
+    ("Anthropic cuts off OpenAI's access to Claude models", "Anthropic", "OpenAI", "revoke"),
+    ("Anthropic revokes Windsurf's access to Claude ahead of OpenAI deal", "Anthropic", "Windsurf", "revoke"),
+    ("Windsurf loses access to Claude as Anthropic tightens supply", "Anthropic", "Windsurf", "revoke"),
+    ("xAI was cut off from Claude by Anthropic last week", "Anthropic", "xAI", "revoke"),
+    ("OpenAI suspends ByteDance account over use of GPT outputs to train Doubao", "OpenAI", "ByteDance", "suspend"),
+    ("OpenAI is investigating whether DeepSeek distilled its models through the API", "OpenAI", "DeepSeek", "probe"),
+    ("Google restores Moonshot AI's access to the Gemini API after review", "Google", "Moonshot AI", "restore"),
+    ("Mistral AI threatens to cut off Groq's access to its models over unpaid fees", "Mistral AI", "Groq", "threaten"),
+    ("OpenAI throttles Perplexity's API account amid billing dispute", "OpenAI", "Perplexity", "restrict"),
+])
+def test_roles_from_the_headline(title: str, actor: str, target: str, action: str) -> None:
+    r = d(title)
+    assert (r.is_dispute, r.label, r.actor, r.target, r.action) == (True, "positive", actor, target, action)
+    assert r.evidence and r.evidence[0] == title and r.detector_version == DETECTOR_VERSION
+
+
+def test_class_of_companies_is_a_target() -> None:
+    r = d("Anthropic bars Chinese-controlled companies from using Claude",
+          "Anthropic said it would stop selling Claude to companies majority-owned by Chinese entities, "
+          "citing national security." + BODY)
+    assert r.is_dispute and r.actor == "Anthropic" and r.target is None and r.reason == "national security"
+
+
+@pytest.mark.parametrize("title", [
+    "Claude API access restored after three-hour outage",                       # outage
+    "OpenAI bans accounts tied to Russian and Iranian influence operations",    # malicious users
+    "Anthropic has not cut off OpenAI, a spokesperson said",                    # negation
+    "Could OpenAI cut off Microsoft? Analysts weigh the risk",                  # hypothetical
+    "Italy's regulator orders DeepSeek to block its chatbot",                   # authority
+    "US restricts Nvidia H20 chip exports to China",                            # chips
+    "Twitter cuts off third-party clients in API change",                       # no AI vendor
+    "OpenAI cuts API prices by 40% for all developers",                         # pricing for all
+    "Apple gains access to Gemini models in new partnership with Google",       # partnership
+    "Anthropic sperrt OpenAI den Zugang? Nein: neues Modell vorgestellt",       # foreign, not a dispute
+])
+def test_hard_negatives(title: str) -> None:
+    r = d(title)
+    assert not r.is_dispute, (title, r)
+
+
+def test_platform_blocking_ai_crawler_is_borderline() -> None:
+    r = d("Reddit blocks Anthropic's crawler from scraping its posts",
+          "Reddit said it had blocked Anthropic's ClaudeBot crawler after it kept scraping the site." + BODY)
+    assert r.label == "borderline" and not r.is_dispute and r.actor == "Reddit"
+
+
+def test_headline_from_first_line_when_title_is_null() -> None:
+    r = detect(None, "Anthropic cuts off OpenAI's access to Claude\n\nMore text here." + BODY, GAZ)
+    assert r.is_dispute and r.evidence[0] == "Anthropic cuts off OpenAI's access to Claude"
+
+
+def test_foreign_headline_dispute() -> None:
+    r = d("Meta entzieht Together AI den Zugang zu neuen Llama-Modellen", "Der Konzern bestätigte den Schritt.")
+    assert r.is_dispute and (r.actor, r.target) == ("Meta", "Together AI")
+
+
+def test_scores_on_the_labelled_corpus_do_not_regress() -> None:
+    recs = load_labelled([ROOT / "tests" / "data" / "detect"])
+    assert len(recs) >= 250
+    assert sum(r["label"] == "positive" for r in recs) >= 80
+    assert sum(r["label"] == "negative" for r in recs) >= 120
+    for split, p_min, r_min in (("dev", 0.95, 0.90), ("test", 0.93, 0.88)):
+        rep = evaluate([r for r in recs if r["split"] == split], GAZ)
+        assert rep.precision >= p_min and rep.recall >= r_min, (split, rep.as_dict())
+        assert rep.both_ok / rep.roles_checked >= 0.88, (split, rep.as_dict())
+
+
+def test_detect_command_reads_jsonl_and_survives_bad_lines() -> None:
+    lines = "\n".join([
+        json.dumps({"id": "a", "title": "Anthropic cuts off OpenAI's access to Claude", "text": "x"}),
+        "{not json",
+        json.dumps({"id": "b", "title": None, "text": 5}),
+        json.dumps({"id": "c", "title": None, "text": "OpenAI launches a new model\n\nIt is fast."}),
+    ])
+    res = CliRunner().invoke(app, ["detect", "--config", str(CONFIG_DIR)], input=lines)
+    assert res.exit_code == 0, res.output
+    out = [json.loads(x) for x in res.output.splitlines()]
+    assert [o.get("id") for o in out] == ["a", 2, "b", "c"]
+    assert out[0]["is_dispute"] and out[0]["actor"] == "Anthropic" and out[0]["target"] == "OpenAI"
+    assert "error" in out[1] and "error" in out[2]
+    assert out[3]["is_dispute"] is False and set(out[3]) >= {"label", "score", "evidence", "detector_version"}
+
+
+def test_eval_command_reports_figures_and_errors() -> None:
+    res = CliRunner().invoke(app, ["eval", str(ROOT / "tests" / "data" / "detect"), "--split", "test",
+                                   "--config", str(CONFIG_DIR), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["n"] > 50 and 0 < rep["precision"] <= 1 and "errors" in rep
+    table = CliRunner().invoke(app, ["eval", str(ROOT / "tests" / "data" / "detect"), "--config", str(CONFIG_DIR)])
+    assert table.exit_code == 0 and "precision" in table.output and "predicted label by kind" in table.output
