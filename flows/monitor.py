@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from accesswatch import detect, extract, feeds, fetch
-from accesswatch.config import Config, load_config
+from accesswatch import alerts, detect, extract, feeds, fetch, stories
+from accesswatch.config import Config, load_config, slack_secrets
 from accesswatch.errors import is_transient
 from accesswatch.models import Article, Detection, Entry, FeedResult, Page, RunCounts
 from accesswatch.store import Store
@@ -75,6 +75,20 @@ def save(cfg: Config, articles: list[Article], detections: list[tuple[str, Detec
     return store.save_batch(articles, detections, entries, run_id, now)
 
 
+@task(name="group-stories", **_task)
+def group_stories(cfg: Config, now: datetime) -> int:
+    store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+    return sum(c.new for c in stories.update_stories(store, cfg.settings.alerts, now))
+
+
+@task(name="deliver-alerts", **_task)
+def deliver_alerts(cfg: Config) -> alerts.DeliveryReport:
+    # the token is read here, from the environment: never a flow or task parameter
+    sink = alerts.make_sink(slack_secrets(), cfg.settings.slack)
+    store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+    return alerts.deliver(store, sink, cfg.settings.alerts)
+
+
 @flow(name="monitor", log_prints=True)
 def monitor(config_dir: str | None = None, db_path: str | None = None) -> dict:
     """Poll every due feed once and store what is new. Returns the run's counts."""
@@ -112,6 +126,12 @@ def monitor(config_dir: str | None = None, db_path: str | None = None) -> dict:
             counts.extracted += sum(a.extraction == "trafilatura" for a in articles)
             counts.summary_fallback += sum(a.extraction == "summary" for a in articles)
             counts.disputes += sum(d.is_dispute for _, d in detections)
+        # stories and alerts also pick up what an earlier, interrupted run left behind
+        counts.stories_new = group_stories(cfg, now)
+        report = deliver_alerts(cfg)
+        counts.alerts_sent = report.sent
+        counts.alerts_failed = report.failed + report.dead
+        counts.errors.extend(report.errors or [])
     except BaseException as e:
         status = "failed"
         counts.errors.append(f"run failed: {type(e).__name__}: {e}")

@@ -156,13 +156,14 @@ def demo(config: ConfigOpt = None,
     counts = store.counts()
     console.print(f"Database {db}: {counts['articles']} articles, {counts['detections']} detections, "
                   f"{counts['runs']} runs.", highlight=False)
-    cols, rows = store.query("SELECT actor, action, target, reason, round(score, 2) AS score, title "
-                             "FROM recent_disputes")
-    console.rule(f"Access disputes detected ({len(rows)})")
+    _, n = store.query("SELECT count(*) FROM recent_disputes")
+    cols, rows = store.query("SELECT actor || ' → ' || coalesce(target, '(class)') AS parties, action, articles, "
+                             "sources, headline FROM recent_stories")
+    console.rule(f"{len(rows)} stories from {n[0][0]} dispute articles")
     emit(cols, rows, Format.table)
     console.rule("Try")
-    console.print(f'.venv/bin/accesswatch query --db {db} "SELECT actor, target, action, title FROM recent_disputes"',
-                  highlight=False)
+    console.print(f'.venv/bin/accesswatch query --db {db} "SELECT actor, target, action, title FROM recent_disputes"\n'
+                  f'.venv/bin/accesswatch status --db {db}', highlight=False)
 
 
 @app.command()

@@ -94,6 +94,25 @@ class SlackSettings(_Section):
         return v
 
 
+class AlertSettings(_Section):
+    # stories below this score are stored but not alerted
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
+    include_borderline: bool = False
+    # non-empty: alert only stories naming one of these vendors (canonical names)
+    watch_vendors: tuple[str, ...] = ()
+    mute_vendors: tuple[str, ...] = ()
+    # flood guard: at most this many messages per run; the rest go as one summary message
+    max_messages_per_run: Annotated[int, Field(ge=1, le=1000)] = 10
+    # delivery retries: failed alerts wait base * 2^(attempts-1) minutes, up to max_attempts
+    retry_base_minutes: PositiveFloat = 2
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    # a story takes articles about the same actor/target/action for this many days
+    story_window_days: PositiveFloat = 7
+    # optional daily digest of the last day's stories, posted once after this UTC hour
+    daily_digest: bool = False
+    digest_hour_utc: Annotated[int, Field(ge=0, le=23)] = 8
+
+
 class ScheduleSettings(_Section):
     interval_minutes: PositiveFloat = 15
 
@@ -106,6 +125,7 @@ class Settings(_Section):
     pipeline: PipelineSettings = PipelineSettings()
     detect: DetectSettings = DetectSettings()
     slack: SlackSettings = SlackSettings()
+    alerts: AlertSettings = AlertSettings()
     schedule: ScheduleSettings = ScheduleSettings()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import logging
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -96,9 +97,111 @@ def entries_from_parsed(parsed: Any, feed: FeedSpec, base_url: str, limit: int) 
     return out
 
 
+# ---------------------------------------------------------------- entity bombs
+# feedparser hands the body to expat, which expands entities declared in an internal DTD
+# subset. expat >= 2.4 stops at an amplification factor of 100, but that is 100x a body of up
+# to max_feed_bytes: a 1 MB "billion laughs" feed costs ~300 MB and seconds of CPU before it
+# trips. feedparser strips unsafe declarations only when each sits at the start of a line
+# after a DOCTYPE found by a naive search, so a one-line DTD (or a comment before it) gets
+# through. Real feeds need no entity declarations; we keep only tiny literal ones.
+_WIDE_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_PROLOG_SKIP = re.compile(r"(?:[\s\ufeff]+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_DOCTYPE_TOKENS = re.compile(r"<!--|<\?|[\"'\[\]>]")
+_ENTITY_DECL = re.compile(r"<!ENTITY\b[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>?")
+_SAFE_ENTITY = re.compile(r"<!ENTITY\s+([^\s%\"'>]+)\s+(?:\"(&#\w{1,8};|[^&%<\"]{0,200})\"|'(&#\w{1,8};|[^&%<']{0,200})')\s*>")
+MAX_ENTITY_EXPANSION = 1_000_000  # characters that kept (literal) entities may add in total
+MAX_LITERAL_ENTITIES = 32
+
+
+def _xml_codec(body: bytes) -> str | None:
+    """The codec of a UTF-16/32 or EBCDIC body (BOM or the bytes of '<'), else None (ASCII-compatible)."""
+    for bom, codec in _WIDE_BOMS:
+        if body.startswith(bom):
+            return codec
+    head = body[:4]
+    if len(head) == 4:
+        nul = tuple(b == 0 for b in head)
+        patterns = {(True, True, True, False): "utf-32-be", (False, True, True, True): "utf-32-le",
+                    (True, False, True, False): "utf-16-be", (False, True, False, True): "utf-16-le"}
+        if nul in patterns:
+            return patterns[nul]
+        if head == b"\x4c\x6f\xa7\x94":  # "<?xm" in EBCDIC
+            return "cp037"
+    return None
+
+
+def _doctype_span(text: str) -> tuple[int, int] | None:
+    """Where the DOCTYPE declaration of the prolog is (start, end), or None. Linear time."""
+    start = _PROLOG_SKIP.match(text).end()  # type: ignore[union-attr]  # always matches
+    if not text.startswith("<!DOCTYPE", start):
+        return None
+    in_subset = False
+    pos = start + 9
+    closers = {'"': '"', "'": "'", "<!--": "-->", "<?": "?>"}
+    while (tok := _DOCTYPE_TOKENS.search(text, pos)) is not None:
+        t = tok.group()
+        if t in closers:
+            close = text.find(closers[t], tok.end())
+            if close < 0:
+                break  # unterminated: expat fails there, but treat the rest as DTD to be safe
+            pos = close + len(closers[t])
+            continue
+        pos = tok.end()
+        if t == "[":
+            in_subset = True
+        elif t == "]":
+            in_subset = False
+        elif not in_subset:  # ">"
+            return start, pos
+    return start, len(text)
+
+
+def defuse_entities(body: bytes) -> tuple[bytes, int]:
+    """Drop entity declarations that could expand (references, parameter/external entities,
+    long literals) from the document's DTD. Returns (body, number dropped)."""
+    codec = _xml_codec(body)
+    marker = "<!ENTITY".encode(codec) if codec else b"<!ENTITY"
+    if marker not in body:
+        return body, 0  # the common case: nothing declared, nothing to do
+    # latin-1 maps bytes 1:1, so ASCII-compatible encodings round-trip unchanged
+    codec, errors = (codec, "surrogatepass") if codec and codec.startswith("utf") else (codec or "latin-1", "strict")
+    try:
+        text = body.decode(codec, errors)
+    except UnicodeDecodeError:
+        raise FeedParseError(f"entity declarations in a body that is not valid {codec}; refused") from None
+    span = _doctype_span(text)
+    if span is None:
+        return body, 0
+    start, end = span
+    safe: list[tuple[str, int]] = []
+    decls = list(_ENTITY_DECL.finditer(text, start, end))
+    for m in decls:
+        if (ok := _SAFE_ENTITY.fullmatch(m.group())) is not None:
+            safe.append((ok.group(1), len(ok.group(2) if ok.group(2) is not None else ok.group(3))))
+    # even literal entities amplify when referenced often: keep a few, within a budget
+    keep_literals = len(safe) <= MAX_LITERAL_ENTITIES and sum(
+        size * text.count(f"&{name};", end) for name, size in safe) <= MAX_ENTITY_EXPANSION
+    dropped = 0
+
+    def keep(m: re.Match[str]) -> str:
+        nonlocal dropped
+        if keep_literals and _SAFE_ENTITY.fullmatch(m.group()):
+            return m.group()
+        dropped += 1
+        return ""
+
+    doctype = _ENTITY_DECL.sub(keep, text[start:end])
+    if not dropped:
+        return body, 0
+    text = text[:start] + doctype + text[end:]
+    return text.encode(codec, errors), dropped
+
+
 def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: str,
                limit: int) -> tuple[list[Entry], str | None]:
     """Parse feed bytes; return (entries, warning). Raise FeedParseError when unusable."""
+    body, dropped = defuse_entities(body)
     # feedparser resolves relative links against content-location; give it the real URL.
     parsed = feedparser.parse(body, response_headers={**headers, "content-location": base_url},
                               sanitize_html=True, resolve_relative_uris=True)
@@ -119,6 +222,8 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: s
             warning = (f"content-type {headers['content-type']!r} ignored: "
                        f"the document's own encoding declaration was used ({warning})")
             exc = retry.get("bozo_exception") if retry.get("bozo") else None
+    if dropped:
+        warning = f"dropped {dropped} unsafe entity declaration(s)" + (f"; {warning}" if warning else "")
     if not parsed.entries and not parsed.get("version"):
         # nothing usable: an HTML page, an empty body, XML that is not a feed
         cause = exc if isinstance(exc, BaseException) else None

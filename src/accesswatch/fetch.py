@@ -72,13 +72,24 @@ def is_public_address(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -
                 and not addr.is_unspecified)
 
 
-def _allowed(host: str, port: int, addresses: Iterable[str], allowed: Iterable[str]) -> bool:
-    names = {host.lower(), *addresses}
+def _allowed(host: str, port: int, private: Iterable[str], allowed: Iterable[str]) -> bool:
+    """True when the host name itself is listed, or else every non-public address it resolves
+    to is. (Matching any one address is not enough: a name resolving to an allowed 127.0.0.1
+    and to 10.0.0.5 must not pass, since the connection may go to either.)"""
+    entries = []
     for entry in allowed:
-        e_host, _, e_port = entry.lower().rpartition(":") if entry.count(":") == 1 else (entry.lower(), "", "")
-        if e_host in names and (not e_port or e_port == str(port)):
-            return True
-    return False
+        e = entry.lower().strip()
+        if e.startswith("[") and "]:" in e:  # [v6]:port
+            e_host, _, e_port = e.rpartition(":")
+        else:
+            e_host, _, e_port = e.rpartition(":") if e.count(":") == 1 else (e, "", "")
+        entries.append((e_host.strip("[]"), e_port))
+
+    def listed(name: str) -> bool:
+        return any(e_host == name and (not e_port or e_port == str(port)) for e_host, e_port in entries)
+
+    private = list(private)
+    return listed(host.lower().strip("[]")) or (bool(private) and all(listed(a) for a in private))
 
 
 async def check_url(url: str, allowed_private_hosts: Iterable[str] = ()) -> None:
@@ -103,7 +114,7 @@ async def check_url(url: str, allowed_private_hosts: Iterable[str] = ()) -> None
             raise TransientFetchError(f"cannot resolve {host}: {e}") from None
         addresses = sorted({info[4][0].split("%")[0] for info in infos})
     private = [a for a in addresses if not is_public_address(a)]
-    if private and not _allowed(host, port, addresses, allowed_private_hosts):
+    if private and not _allowed(host, port, private, allowed_private_hosts):
         raise BlockedURLError(
             f"{host} resolves to non-public address {private[0]}; refused "
             "(add it to http.allowed_private_hosts to allow)")

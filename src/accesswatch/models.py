@@ -143,6 +143,9 @@ class RunCounts:
     extracted: int = 0
     summary_fallback: int = 0
     disputes: int = 0
+    stories_new: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -157,7 +160,8 @@ class RunCounts:
                 f"{self.feeds_skipped} backing off. {self.entries_seen} entries seen, {self.entries_new} new; "
                 f"{self.pages_fetched} pages fetched ({self.pages_failed} failed), {self.articles_stored} "
                 f"articles stored ({self.extracted} extracted, {self.summary_fallback} from the feed summary); "
-                f"{self.disputes} access disputes detected.")
+                f"{self.disputes} access disputes detected; {self.stories_new} new stories, "
+                f"{self.alerts_sent} alerts sent, {self.alerts_failed} failed.")
         if self.errors:
             text += f" {len(self.errors)} errors, first: {self.errors[0]}"
         return text

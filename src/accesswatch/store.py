@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from .errors import StoreBusyError, StoreError
 from .models import Article, Detection, Entry, FeedResult, FeedSpec, FeedState, RunCounts
+from .stories import PlannedAlert, Story, StoryArticle, StoryChange
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,61 @@ MIGRATIONS: list[str] = [
         summary            VARCHAR
     );
     """,
+    # 2: stories and the alert outbox
+    """
+    -- One row per event: articles about the same dispute grouped together.
+    CREATE TABLE stories (
+        story_id      VARCHAR PRIMARY KEY,
+        actor         VARCHAR,
+        target        VARCHAR,
+        action        VARCHAR,
+        family        VARCHAR NOT NULL,     -- dispute | restore
+        reason        VARCHAR,
+        label         VARCHAR NOT NULL,
+        score         DOUBLE NOT NULL,
+        headline      VARCHAR,
+        url           VARCHAR NOT NULL,
+        evidence      VARCHAR,
+        first_seen    TIMESTAMPTZ NOT NULL,
+        last_seen     TIMESTAMPTZ NOT NULL,
+        articles      INTEGER NOT NULL,
+        sources       INTEGER NOT NULL,     -- distinct sites
+        outlets       INTEGER NOT NULL,     -- independent outlets (syndicated copies once)
+        slack_channel VARCHAR,              -- where the story's parent message lives
+        slack_ts      VARCHAR,
+        updated_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE story_articles (
+        article_id VARCHAR PRIMARY KEY,     -- an article belongs to one story
+        story_id   VARCHAR NOT NULL,
+        host       VARCHAR NOT NULL,
+        seen_at    TIMESTAMPTZ NOT NULL,
+        minhash    UBIGINT[],               -- MinHash of the text, for near-duplicates
+        added_at   TIMESTAMPTZ NOT NULL
+    );
+    -- The outbox: written as pending with its story, then sent; never sent twice.
+    CREATE TABLE alerts (
+        alert_id        VARCHAR PRIMARY KEY, -- story_id:story | story_id:article_id | summary/digest ids
+        story_id        VARCHAR,
+        kind            VARCHAR NOT NULL,    -- story | followup | digest
+        article_id      VARCHAR,
+        status          VARCHAR NOT NULL,    -- pending | sending | sent | failed | dead
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        uncertain       BOOLEAN NOT NULL DEFAULT false, -- may have reached Slack: check before re-posting
+        last_error      VARCHAR,
+        next_attempt_at TIMESTAMPTZ,
+        claimed_at      TIMESTAMPTZ,
+        created_at      TIMESTAMPTZ NOT NULL,
+        sent_at         TIMESTAMPTZ,
+        sink            VARCHAR,             -- slack | webhook | console
+        slack_channel   VARCHAR,
+        slack_ts        VARCHAR,
+        via             VARCHAR              -- message | summary | found (already in the channel)
+    );
+    ALTER TABLE runs ADD COLUMN alerts_sent INTEGER;
+    ALTER TABLE runs ADD COLUMN alerts_failed INTEGER;
+    ALTER TABLE runs ADD COLUMN stories_new INTEGER;
+    """,
 ]
 
 # Views are recreated on every open (cheap), so they can change without a migration.
@@ -129,6 +185,16 @@ CREATE OR REPLACE VIEW recent_disputes AS
     FROM latest_detections d JOIN articles a USING (article_id)
     WHERE d.is_dispute
     ORDER BY coalesce(a.published, a.fetched_at) DESC;
+
+CREATE OR REPLACE VIEW recent_stories AS
+    SELECT s.last_seen, s.actor, s.action, s.target, s.reason, round(s.score, 2) AS score, s.articles,
+           s.sources, s.outlets, s.headline, s.url, s.story_id,
+           (SELECT max(status) FILTER (WHERE kind = 'story') FROM alerts a WHERE a.story_id = s.story_id) AS alert
+    FROM stories s ORDER BY s.last_seen DESC;
+
+CREATE OR REPLACE VIEW alert_outbox AS
+    SELECT status, kind, count(*) AS alerts, max(attempts) AS max_attempts, any_value(last_error) AS last_error
+    FROM alerts GROUP BY ALL ORDER BY status, kind;
 
 CREATE OR REPLACE VIEW feed_health AS
     SELECT name, last_status, last_success_at, consecutive_failures, last_error, next_poll_at,
@@ -158,6 +224,23 @@ DETECTION_SCHEMA = pa.schema([
     ("label", pa.string()), ("score", pa.float64()), ("action", pa.string()), ("actor", pa.string()),
     ("target", pa.string()), ("reason", pa.string()), ("evidence", pa.list_(pa.string())),
     ("vendors", pa.list_(pa.string())), ("detected_at", _TS),
+])
+
+
+STORY_SCHEMA = pa.schema([
+    ("story_id", pa.string()), ("actor", pa.string()), ("target", pa.string()), ("action", pa.string()),
+    ("family", pa.string()), ("reason", pa.string()), ("label", pa.string()), ("score", pa.float64()),
+    ("headline", pa.string()), ("url", pa.string()), ("evidence", pa.string()), ("first_seen", _TS),
+    ("last_seen", _TS), ("articles", pa.int32()), ("sources", pa.int32()), ("outlets", pa.int32()),
+    ("updated_at", _TS),
+])
+STORY_ARTICLE_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("story_id", pa.string()), ("host", pa.string()), ("seen_at", _TS),
+    ("minhash", pa.list_(pa.uint64())), ("added_at", _TS),
+])
+ALERT_SCHEMA = pa.schema([
+    ("alert_id", pa.string()), ("story_id", pa.string()), ("kind", pa.string()), ("article_id", pa.string()),
+    ("status", pa.string()), ("next_attempt_at", _TS), ("created_at", _TS),
 ])
 
 
@@ -371,6 +454,151 @@ class Store:
             yield rows
             offset += len(rows)
 
+    # ------------------------------------------------------------ stories
+    def story_candidates(self, since: datetime, labels: Sequence[str]) -> list[StoryArticle]:
+        """Detected disputes fetched since ``since`` that are in no story yet (so a run that
+        died before grouping is caught up by the next one)."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute("""
+                SELECT a.article_id, a.url, a.title, a.site, coalesce(a.published, a.fetched_at), d.actor, d.target,
+                       d.action, d.reason, d.label, d.score, d.evidence, a.text
+                FROM articles a JOIN latest_detections d USING (article_id)
+                WHERE a.fetched_at >= $1 AND d.label IN (SELECT unnest($2::VARCHAR[]))
+                  AND a.article_id NOT IN (SELECT article_id FROM story_articles)
+            """, [since, list(labels)]).fetchall()
+        from .stories import minhash_of
+        from .urls import host_of
+
+        # a source is the site's own name when the page gives one (several sites can share a
+        # host, e.g. a publisher's brands), else the host
+        return [StoryArticle(article_id=r[0], url=r[1], title=r[2], host=r[3] or host_of(r[1]), seen_at=_ts(r[4]),
+                             actor=r[5], target=r[6], action=r[7], reason=r[8], label=r[9], score=r[10],
+                             evidence=_quote(r[11], r[2]), minhash=minhash_of(r[12])) for r in rows]
+
+    def open_stories(self, since: datetime) -> list[Story]:
+        """Stories whose last article is newer than ``since``, with their articles."""
+        with self.connect(read_only=True) as con:
+            srows = con.execute("""SELECT story_id, actor, target, action, family, reason, label, score, headline,
+                                          url, evidence, first_seen, last_seen FROM stories WHERE last_seen >= ?""",
+                                [since]).fetchall()
+            arows = con.execute("""
+                SELECT sa.story_id, sa.article_id, a.url, a.title, sa.host, sa.seen_at, d.actor, d.target, d.action,
+                       d.reason, d.label, d.score, d.evidence[1], sa.minhash
+                FROM story_articles sa JOIN articles a USING (article_id)
+                LEFT JOIN latest_detections d USING (article_id)
+                WHERE sa.story_id IN (SELECT story_id FROM stories WHERE last_seen >= ?)""", [since]).fetchall()
+        arts: dict[str, list[StoryArticle]] = {}
+        for r in arows:
+            arts.setdefault(r[0], []).append(StoryArticle(
+                article_id=r[1], url=r[2], title=r[3], host=r[4], seen_at=_ts(r[5]), actor=r[6], target=r[7],
+                action=r[8], reason=r[9], label=r[10] or "positive", score=r[11] or 0.0, evidence=r[12],
+                minhash=tuple(r[13]) if r[13] else None))
+        return [Story(story_id=r[0], actor=r[1], target=r[2], action=r[3], family=r[4], reason=r[5], label=r[6],
+                      score=r[7], headline=r[8], url=r[9], evidence=r[10], first_seen=_ts(r[11]),
+                      last_seen=_ts(r[12]), articles=tuple(arts.get(r[0], ()))) for r in srows]
+
+    def alerted_stories(self, story_ids: Sequence[str]) -> set[str]:
+        if not story_ids:
+            return set()
+        with self.connect(read_only=True) as con:
+            return {r[0] for r in con.execute(
+                "SELECT story_id FROM alerts WHERE kind = 'story' AND story_id IN (SELECT unnest($1::VARCHAR[]))",
+                [list(story_ids)]).fetchall()}
+
+    def save_stories(self, changes: Sequence[StoryChange], alerts: Sequence[PlannedAlert], now: datetime) -> None:
+        """Stories, their new articles and their pending alerts in one transaction."""
+        if not changes:
+            return
+        srows = [{"story_id": c.story.story_id, "actor": c.story.actor, "target": c.story.target,
+                  "action": c.story.action, "family": c.story.family, "reason": c.story.reason,
+                  "label": c.story.label, "score": c.story.score, "headline": c.story.headline, "url": c.story.url,
+                  "evidence": c.story.evidence, "first_seen": c.story.first_seen, "last_seen": c.story.last_seen,
+                  "articles": len(c.story.articles), "sources": c.story.sources, "outlets": c.story.outlets,
+                  "updated_at": now} for c in changes]
+        arows = [{"article_id": a.article_id, "story_id": c.story.story_id, "host": a.host, "seen_at": a.seen_at,
+                  "minhash": list(a.minhash) if a.minhash else None, "added_at": now}
+                 for c in changes for a in c.added]
+        alrows = [{"alert_id": a.alert_id, "story_id": a.story_id, "kind": a.kind, "article_id": a.article_id,
+                   "status": "pending", "next_attempt_at": now, "created_at": now} for a in alerts]
+        st = pa.Table.from_pylist(srows, schema=STORY_SCHEMA)
+        at = pa.Table.from_pylist(arows, schema=STORY_ARTICLE_SCHEMA)
+        al = pa.Table.from_pylist(alrows, schema=ALERT_SCHEMA)
+        with self.transaction() as con:
+            con.register("new_stories", st)
+            con.register("new_story_articles", at)
+            con.register("new_alerts", al)
+            con.execute("""
+                INSERT INTO stories BY NAME SELECT * FROM new_stories
+                ON CONFLICT (story_id) DO UPDATE SET actor = excluded.actor, target = excluded.target,
+                    action = excluded.action, reason = excluded.reason, label = excluded.label,
+                    score = excluded.score, headline = excluded.headline, url = excluded.url,
+                    evidence = excluded.evidence, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                    articles = excluded.articles, sources = excluded.sources, outlets = excluded.outlets,
+                    updated_at = excluded.updated_at""")
+            con.execute("INSERT INTO story_articles BY NAME SELECT * FROM new_story_articles ON CONFLICT DO NOTHING")
+            con.execute("INSERT INTO alerts BY NAME SELECT * FROM new_alerts ON CONFLICT DO NOTHING")
+
+    # ------------------------------------------------------------ the outbox
+    def claim_alerts(self, now: datetime, max_attempts: int, stale_after: timedelta = timedelta(minutes=10),
+                     ) -> list[dict[str, Any]]:
+        """Atomically take every due alert for sending (status -> 'sending').
+
+        Due: pending, or failed with next_attempt_at passed, or 'sending' claims older than
+        ``stale_after`` (a run that crashed mid-send: marked uncertain, so the sender looks at
+        the channel before posting again). DuckDB admits one writer at a time, so two runs
+        cannot claim the same alert.
+        """
+        with self.transaction() as con:
+            rows = con.execute("""
+                UPDATE alerts SET
+                    uncertain = uncertain OR status = 'sending',
+                    status = 'sending', claimed_at = $now
+                WHERE (status IN ('pending', 'failed') AND coalesce(next_attempt_at, $now) <= $now
+                       AND attempts < $max)
+                   OR (status = 'sending' AND claimed_at < $stale)
+                RETURNING alert_id, story_id, kind, article_id, attempts, uncertain, created_at
+            """, {"now": now, "max": max_attempts, "stale": now - stale_after}).fetchall()
+        cols = ["alert_id", "story_id", "kind", "article_id", "attempts", "uncertain", "created_at"]
+        return sorted((dict(zip(cols, r, strict=True)) for r in rows), key=lambda r: (r["created_at"], r["alert_id"]))
+
+    def release_alert(self, alert_id: str) -> None:
+        """Give a claimed alert back untouched (e.g. a reply whose parent is not posted yet)."""
+        with self.transaction() as con:
+            con.execute("UPDATE alerts SET status = 'pending', claimed_at = NULL WHERE alert_id = ?", [alert_id])
+
+    def mark_sent(self, alert_id: str, sink: str, channel: str | None, ts: str | None, via: str,
+                  now: datetime) -> None:
+        with self.transaction() as con:
+            con.execute("""UPDATE alerts SET status = 'sent', sent_at = ?, sink = ?, slack_channel = ?, slack_ts = ?,
+                           via = ?, attempts = attempts + 1, last_error = NULL, uncertain = false
+                           WHERE alert_id = ?""", [now, sink, channel, ts, via, alert_id])
+            con.execute("""UPDATE stories SET slack_channel = ?, slack_ts = ?
+                           WHERE story_id = (SELECT story_id FROM alerts WHERE alert_id = ? AND kind = 'story')
+                             AND ? IS NOT NULL""", [channel, ts, alert_id, ts])
+
+    def mark_failed(self, alert_id: str, error: str, next_attempt_at: datetime | None, *, permanent: bool,
+                    uncertain: bool) -> None:
+        with self.transaction() as con:
+            con.execute("""UPDATE alerts SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+                           uncertain = uncertain OR ?, claimed_at = NULL WHERE alert_id = ?""",
+                        ["dead" if permanent else "failed", error[:500], next_attempt_at, uncertain, alert_id])
+
+    def story_view(self, story_id: str) -> dict[str, Any] | None:
+        cols, rows = self.query("SELECT * FROM stories WHERE story_id = ?", [story_id])
+        return dict(zip(cols, rows[0], strict=True)) if rows else None
+
+    def article_view(self, article_id: str) -> dict[str, Any] | None:
+        cols, rows = self.query("""SELECT a.article_id, a.url, a.title, a.site, a.feed, d.evidence[1] AS evidence,
+                                          d.score FROM articles a LEFT JOIN latest_detections d USING (article_id)
+                                   WHERE article_id = ?""", [article_id])
+        return dict(zip(cols, rows[0], strict=True)) if rows else None
+
+    def alert_summary(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return self.query("""SELECT a.status, a.kind, a.attempts, a.last_error, a.next_attempt_at, s.headline
+                             FROM alerts a LEFT JOIN stories s USING (story_id)
+                             WHERE a.status IN ('pending', 'failed', 'dead', 'sending')
+                             ORDER BY a.status, a.created_at""")
+
     # ------------------------------------------------------------ runs
     def start_run(self, run_id: str, flow_run_id: str | None, now: datetime) -> None:
         with self.transaction() as con:
@@ -414,6 +642,12 @@ class Store:
                                "articles_stored, disputes, round(epoch(finished_at - started_at), 1) AS seconds "
                                "FROM runs ORDER BY started_at DESC LIMIT ?", [runs]),
         }
+
+
+def _quote(evidence: Sequence[str] | None, title: str | None) -> str | None:
+    """The evidence sentence to quote: the first one that is not the headline itself."""
+    ev = list(evidence or [])
+    return next((e for e in ev if e != title), ev[0] if ev else None)
 
 
 def _article_row(a: Article) -> dict[str, Any]:
