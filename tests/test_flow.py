@@ -96,3 +96,30 @@ def test_cli_reads_the_run(demo_run) -> None:
     res = runner.invoke(app, ["query", "--db", str(db), "DELETE FROM articles"])
     assert res.exit_code == 2 and "read-only" in res.output.lower()
     assert Store(db).counts()["articles"] > 0
+
+
+def test_demo_site_to_slack_one_parent_per_story_and_rerun_sends_nothing(tmp_path, prefect_harness) -> None:
+    from flows.monitor import monitor
+
+    from .slack_fake import SlackServer
+
+    db = tmp_path / "slack.duckdb"
+    with SlackServer() as slack, demo.serve_site(port=None) as base:
+        cfg = demo.write_demo_config(CONFIG_DIR, tmp_path / "config", base)
+        env = {"ACCESSWATCH_HTTP_ALLOWED_PRIVATE_HOSTS": json.dumps([f"127.0.0.1:{base.rsplit(':', 1)[1]}"]),
+               "SLACK_BOT_TOKEN": "xoxb-flow-test", "ACCESSWATCH_SLACK_BASE_URL": slack.base_url}
+        os.environ.update(env)
+        try:
+            first = monitor(config_dir=str(cfg), db_path=str(db))
+            posted = len(slack.calls("chat.postMessage"))
+            second = monitor(config_dir=str(cfg), db_path=str(db))
+        finally:
+            for k in env:
+                del os.environ[k]
+    _, rows = Store(db).query("SELECT count(*), sum(articles) FROM stories")
+    stories, articles = rows[0]
+    assert first["stories_new"] == stories >= 5 and articles > stories  # several outlets, one story
+    assert len(slack.parents()) == stories and slack.replies() == []
+    assert {m["metadata"]["event_payload"]["story_id"] for m in slack.parents()} == set(
+        r[0] for r in Store(db).query("SELECT story_id FROM stories")[1])
+    assert second["alerts_sent"] == 0 and len(slack.calls("chat.postMessage")) == posted

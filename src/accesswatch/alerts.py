@@ -143,7 +143,7 @@ def _slack_error(e: Exception) -> DeliveryError:
             except (TypeError, ValueError):
                 retry_after = None
         code = code or f"http_{status}"
-        return DeliveryError(f"slack error: {code}", permanent=code in PERMANENT_ERRORS,
+        return DeliveryError(f"slack error: {code} (HTTP {status})", permanent=code in PERMANENT_ERRORS,
                              uncertain=status is not None and status >= 500, retry_after=retry_after)
     # timeouts, connection resets: the request may have reached Slack
     return DeliveryError(f"slack unreachable: {type(e).__name__}", permanent=False, uncertain=True)
@@ -278,9 +278,9 @@ class ConsoleSink:
 
 def make_sink(secrets: SlackSecrets, slack: SlackSettings) -> Sink:
     if secrets.bot_token:
-        return SlackBotSink(secrets.bot_token, slack.channel, slack.base_url)
+        return SlackBotSink(secrets.bot_token, slack.channel, slack.base_url, timeout=slack.timeout_seconds)
     if secrets.webhook_url:
-        return WebhookSink(secrets.webhook_url)
+        return WebhookSink(secrets.webhook_url, timeout=slack.timeout_seconds)
     return ConsoleSink()
 
 

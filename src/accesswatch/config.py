@@ -85,6 +85,7 @@ class DetectSettings(_Section):
 class SlackSettings(_Section):
     channel: str = "#ai-access-disputes"
     base_url: str = ""
+    timeout_seconds: Annotated[int, Field(gt=0, le=120)] = 10
 
     @field_validator("base_url")
     @classmethod
