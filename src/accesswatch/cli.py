@@ -32,6 +32,7 @@ class Format(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config directory (default: config/ "
@@ -61,15 +62,27 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def emit(cols: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> None:
-    """Print rows as a table, CSV or JSON lines (shared by every listing command)."""
+def emit(cols: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None,
+         output: Path | None = None) -> None:
+    """Print rows as a table, CSV or JSON lines, or write Parquet (shared by every listing command)."""
+    if fmt is Format.parquet:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if output is None:
+            _fail(AccessWatchError("--format parquet needs --output FILE"))
+        table = pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows]) if rows else pa.table(
+            {c: pa.array([], pa.string()) for c in cols})
+        pq.write_table(table, output)
+        err_console.print(f"wrote {len(rows)} rows to {output}")
+        return
     if fmt is Format.json:
         for r in rows:
             sys.stdout.write(json.dumps({c: _jsonable(v) for c, v in zip(cols, r, strict=True)},
                                         ensure_ascii=False, default=str) + "\n")
     elif fmt is Format.csv:
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         w.writerows([[_jsonable(v) for v in r] for r in rows])
         sys.stdout.write(buf.getvalue())
@@ -166,10 +179,14 @@ def demo(config: ConfigOpt = None,
                   f'.venv/bin/accesswatch status --db {db}', highlight=False)
 
 
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File for --format parquet.")]
+
+
 @app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
-          config: ConfigOpt = None, db: DbOpt = None, format: FormatOpt = Format.table) -> None:
-    """Run read-only SQL against the database.
+          config: ConfigOpt = None, db: DbOpt = None, format: FormatOpt = Format.table,
+          output: OutputOpt = None) -> None:
+    """Run read-only SQL against the database (waits briefly if a run is writing).
 
     Example: accesswatch query "SELECT actor, target, action, title FROM recent_disputes" --format csv
     """
@@ -179,7 +196,123 @@ def query(sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
         _fail(e)
     except Exception as e:  # duckdb errors: show them plainly
         _fail(AccessWatchError(f"{type(e).__name__}: {e}"))
-    emit(cols, rows, format)
+    emit(cols, rows, format, output=output)
+
+
+def _since(value: str) -> str:
+    """'7d', '12h', '30m' -> a DuckDB interval literal."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([dhm])\s*", value)
+    if not m:
+        raise typer.BadParameter("use a number and d, h or m, e.g. 7d or 12h")
+    return f"{m.group(1)} {dict(d='days', h='hours', m='minutes')[m.group(2)]}"
+
+
+@app.command()
+def stories(since: Annotated[str, typer.Option(help="How far back: 7d, 24h, 90m.")] = "7d",
+            vendor: Annotated[str | None, typer.Option(help="Only stories naming this vendor (actor or target).")] = None,
+            config: ConfigOpt = None, db: DbOpt = None, format: FormatOpt = Format.table,
+            output: OutputOpt = None) -> None:
+    """Recent stories (one row per event), newest first.
+
+    Example: accesswatch stories --since 30d --vendor Anthropic
+    """
+    interval = _since(since)
+    sql = (f"SELECT strftime(last_seen, '%Y-%m-%d %H:%M') AS last_seen, actor, action, target, reason, score, "
+           f"articles, sources, outlets, alert, headline, url FROM recent_stories "
+           f"WHERE last_seen >= now() - INTERVAL '{interval}'")
+    params: list[Any] = []
+    if vendor:
+        sql += " AND (lower(actor) = lower(?) OR lower(target) = lower(?))"
+        params = [vendor, vendor]
+    try:
+        cols, rows = _store(config, db).query(sql, params)
+    except AccessWatchError as e:
+        _fail(e)
+    emit(cols, rows, format, title=f"stories since {since}", output=output)
+
+
+@app.command()
+def export(out_dir: Annotated[Path, typer.Argument(help="Directory for the Parquet files.")],
+           config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Write every table as Parquet (one file per table).
+
+    Example: accesswatch export exports/2026-11-26
+    """
+    try:
+        counts = _store(config, db).export(out_dir)
+    except AccessWatchError as e:
+        _fail(e)
+    emit(["table", "rows", "file"], [(t, n, str(out_dir / f"{t}.parquet")) for t, n in counts.items()], Format.table)
+
+
+class LabelChoice(str, Enum):
+    positive = "positive"
+    negative = "negative"
+    borderline = "borderline"
+
+
+@app.command()
+def label(article_id: Annotated[str, typer.Argument(help="The article_id (see recent_disputes).")],
+          verdict: Annotated[LabelChoice, typer.Argument(help="positive, negative or borderline.")],
+          actor: Annotated[str | None, typer.Option(help="Who acted (canonical vendor name).")] = None,
+          target: Annotated[str | None, typer.Option(help="Whose access (canonical vendor name).")] = None,
+          action: Annotated[str | None, typer.Option(help="revoke, suspend, restrict, block, threaten, "
+                                                     "probe, complain or restore.")] = None,
+          note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+          config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Store your correction of the detector for one article (used by eval --from-db).
+
+    Example: accesswatch label 3f2a9c0d1e2b4a5c negative --note "outage, not a cut-off"
+    """
+    from datetime import UTC, datetime
+
+    try:
+        _store(config, db).save_label(article_id, verdict.value, actor, target, action, note, datetime.now(UTC))
+    except AccessWatchError as e:
+        _fail(e)
+    console.print(f"labelled {article_id} as {verdict.value}", highlight=False)
+
+
+@app.command()
+def redetect(config: ConfigOpt = None, db: DbOpt = None,
+             batch: Annotated[int, typer.Option(help="Articles per batch.")] = 500) -> None:
+    """Run the current detector over every stored article (after a detector change), with a
+    progress bar; stores a detection per article for this detector version, then regroups stories.
+
+    Example: accesswatch redetect --db data/accesswatch.duckdb
+    """
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from .config import load_settings, resolve_config_dir
+    from .detect import DETECTOR_VERSION, detect_articles, load_gazetteer
+    from .stories import update_stories
+
+    try:
+        cdir = resolve_config_dir(config)
+        settings = load_settings(cdir)
+        gaz = load_gazetteer(cdir / "vendors.toml")
+        store = _store(config, db)
+        total = store.article_count()
+    except AccessWatchError as e:
+        _fail(e)
+    disputes = 0
+    now = datetime.now(UTC)
+    with Progress(console=err_console, transient=False) as progress:
+        task = progress.add_task(f"detector {DETECTOR_VERSION}", total=total)
+        for rows in store.iter_articles(batch):
+            dets = detect_articles(rows, gaz, settings.detect.threshold)
+            store.save_detections(dets, now)
+            disputes += sum(d.is_dispute for _, d in dets)
+            progress.advance(task, len(rows))
+    changes = update_stories(store, settings.alerts, now)
+    console.print(f"{total} articles re-detected with {DETECTOR_VERSION}: {disputes} disputes; "
+                  f"{sum(c.new for c in changes)} new stories (their alerts go out with the next run).",
+                  highlight=False)
+
 
 
 @app.command()
@@ -227,14 +360,17 @@ class Split(str, Enum):
 
 
 @app.command(name="eval")
-def eval_cmd(files: Annotated[list[Path], typer.Argument(help="Labelled JSON lines files or directories.")],
+def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled JSON lines files or directories.")] = None,
+             from_db: Annotated[bool, typer.Option("--from-db", help="Score against the labels stored with "
+                                                   "`accesswatch label` instead of files.")] = False,
+             db: DbOpt = None,
              config: ConfigOpt = None,
              split: Annotated[Split, typer.Option(help="Which side of the by-event split to score.")] = Split.all,
              errors: Annotated[bool, typer.Option("--errors/--no-errors", help="List every error.")] = True,
              json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
     """Score the detector on labelled articles: precision, recall, F1, roles, by kind.
 
-    Example: accesswatch eval tests/data/detect --split test
+    Example: accesswatch eval tests/data/detect --split test   (or: accesswatch eval --from-db)
     """
     from .config import load_settings, resolve_config_dir
     from .detect import load_gazetteer
@@ -244,10 +380,17 @@ def eval_cmd(files: Annotated[list[Path], typer.Argument(help="Labelled JSON lin
         cdir = resolve_config_dir(config)
         gaz = load_gazetteer(cdir / "vendors.toml")
         threshold = load_settings(cdir).detect.threshold if (cdir / "accesswatch.toml").exists() else 0.5
-        records = load_labelled(files)
+        if from_db:
+            records = _store(config, db).labelled_articles()
+            if not records:
+                _fail(AccessWatchError("no labels stored yet: add some with `accesswatch label`"))
+        elif files:
+            records = load_labelled(files)
+        else:
+            _fail(AccessWatchError("give labelled files or --from-db"))
     except (AccessWatchError, OSError, ValueError) as e:
         _fail(e if isinstance(e, AccessWatchError) else AccessWatchError(str(e)))
-    if split is not Split.all:
+    if split is not Split.all and not from_db:
         records = [r for r in records if r["split"] == split.value]
     rep = evaluate(records, gaz, threshold)
     if json_out:

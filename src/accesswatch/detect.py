@@ -35,7 +35,7 @@ import ahocorasick
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
-DETECTOR_VERSION = "rules-2"
+DETECTOR_VERSION = "rules-3"
 
 # ------------------------------------------------------------------ triggers
 # Each action's pattern; the combined pattern tags the match with a group per action.

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import time
@@ -171,6 +172,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN alerts_failed INTEGER;
     ALTER TABLE runs ADD COLUMN stories_new INTEGER;
     """,
+    # 3: user labels (feedback), notices, skipped runs
+    """
+    -- A user's correction of the detector: `accesswatch label`, scored by `accesswatch eval --from-db`.
+    CREATE TABLE labels (
+        article_id  VARCHAR PRIMARY KEY,
+        label       VARCHAR NOT NULL,        -- positive | borderline | negative
+        actor       VARCHAR,
+        target      VARCHAR,
+        action      VARCHAR,
+        note        VARCHAR,
+        labelled_at TIMESTAMPTZ NOT NULL
+    );
+    ALTER TABLE alerts ADD COLUMN payload VARCHAR;       -- text of notices (kind = 'notice')
+    ALTER TABLE feeds ADD COLUMN notice_state VARCHAR;   -- ok | failing | quiet: the last notice sent
+    """,
 ]
 
 # Views are recreated on every open (cheap), so they can change without a migration.
@@ -196,11 +212,30 @@ CREATE OR REPLACE VIEW alert_outbox AS
     SELECT status, kind, count(*) AS alerts, max(attempts) AS max_attempts, any_value(last_error) AS last_error
     FROM alerts GROUP BY ALL ORDER BY status, kind;
 
+-- Per feed: items stored, the newest item's date, and the typical (median) gap between
+-- items by publication date (the fetch time when the feed gives none).
+CREATE OR REPLACE VIEW feed_gaps AS
+    SELECT feed, count(*) AS items, max(item_at) AS last_item_at, median(gap) AS typical_gap
+    FROM (SELECT feed, item_at, item_at - lag(item_at) OVER (PARTITION BY feed ORDER BY item_at) AS gap
+          FROM (SELECT e.feed, coalesce(a.published, a.fetched_at, e.first_seen_at) AS item_at
+                FROM entries e LEFT JOIN articles a USING (article_id)))
+    GROUP BY feed;
+
 CREATE OR REPLACE VIEW feed_health AS
-    SELECT name, last_status, last_success_at, consecutive_failures, last_error, next_poll_at,
-           entries_seen, url
-    FROM feeds ORDER BY consecutive_failures DESC, name;
+    SELECT f.name, f.last_status, f.last_success_at, f.consecutive_failures, f.last_error, f.next_poll_at,
+           f.entries_seen, g.items AS items_stored, g.last_item_at, g.typical_gap, f.notice_state, f.url
+    FROM feeds f LEFT JOIN feed_gaps g ON g.feed = f.name
+    ORDER BY f.consecutive_failures DESC, f.name;
+
+CREATE OR REPLACE VIEW vendor_history AS
+    SELECT vendor, role, s.last_seen, s.actor, s.action, s.target, s.reason, s.articles, s.sources, s.headline, s.url
+    FROM (SELECT *, actor AS vendor, 'actor' AS role FROM stories
+          UNION ALL SELECT *, target AS vendor, 'target' AS role FROM stories WHERE target IS NOT NULL) s
+    ORDER BY vendor, s.last_seen DESC;
 """
+
+
+_VIEWS_HASH = hashlib.sha256(VIEWS.encode()).hexdigest()[:16]
 
 
 def _ts(dt: datetime | None) -> datetime | None:
@@ -261,8 +296,11 @@ class Store:
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection with the database as default catalog; waits out other processes' locks."""
-        if not read_only and not self._migrated:
-            self._migrate()
+        if not self._migrated:
+            if read_only:
+                self._check_schema()
+            else:
+                self._migrate()
         con = self._open(read_only)
         try:
             yield con
@@ -298,6 +336,19 @@ class Store:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
 
+    def _check_schema(self) -> None:
+        """Readers of a file written by an older accesswatch migrate it once (briefly writing)."""
+        con = self._open(read_only=True)
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        except duckdb.Error:
+            meta = {}
+        finally:
+            con.close()
+        if int(meta.get("schema_version", 0)) < len(MIGRATIONS) or meta.get("views") != _VIEWS_HASH:
+            self._migrate()
+        self._migrated = True
+
     def _migrate(self) -> None:
         con = self._open(read_only=False)
         try:
@@ -314,6 +365,7 @@ class Store:
                 con.execute("COMMIT")
                 log.info("database %s migrated to schema version %d", self.path, i + 1)
             con.execute(VIEWS)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('views', ?)", [_VIEWS_HASH])
         finally:
             con.close()
         self._migrated = True
@@ -635,13 +687,55 @@ class Store:
                     for t in ("feeds", "articles", "entries", "detections", "runs")}
 
     def status(self, runs: int = 5) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+        """What `accesswatch status` shows: feeds, the last runs, the outbox."""
         return {
-            "feeds": self.query("SELECT name, last_status, last_success_at, consecutive_failures, "
-                                "entries_seen, next_poll_at, last_error FROM feeds ORDER BY name"),
-            "runs": self.query("SELECT started_at, status, feeds_ok, feeds_failed, entries_new, "
-                               "articles_stored, disputes, round(epoch(finished_at - started_at), 1) AS seconds "
-                               "FROM runs ORDER BY started_at DESC LIMIT ?", [runs]),
+            "feeds": self.query("""SELECT name, last_status AS status, strftime(last_success_at, '%Y-%m-%d %H:%M')
+                                       AS last_success, consecutive_failures AS failures, entries_seen AS seen,
+                                       items_stored AS stored, typical_gap, strftime(last_item_at, '%Y-%m-%d %H:%M')
+                                       AS last_item, left(last_error, 80) AS last_error
+                                   FROM feed_health ORDER BY name"""),
+            "runs": self.query("""SELECT strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started, status, feeds_ok,
+                                         feeds_failed, entries_new, articles_stored, disputes, stories_new,
+                                         alerts_sent, alerts_failed,
+                                         round(epoch(finished_at - started_at), 1) AS seconds
+                                  FROM runs ORDER BY started_at DESC LIMIT ?""", [runs]),
+            "alerts": self.query("""SELECT status, kind, count(*) AS alerts, max(attempts) AS max_attempts,
+                                           min(next_attempt_at) AS next_attempt, any_value(last_error) AS last_error
+                                    FROM alerts WHERE status <> 'sent' GROUP BY ALL ORDER BY status, kind"""),
         }
+
+    # ------------------------------------------------------------ labels (user feedback)
+    def save_label(self, article_id: str, label: str, actor: str | None, target: str | None,
+                   action: str | None, note: str | None, now: datetime) -> None:
+        with self.transaction() as con:
+            if not con.execute("SELECT 1 FROM articles WHERE article_id = ?", [article_id]).fetchone():
+                raise StoreError(f"no article with id {article_id!r} (see the article_id column of recent_disputes)")
+            con.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [article_id, label, actor, target, action, note, now])
+
+    def labelled_articles(self) -> list[dict[str, Any]]:
+        """Labelled articles in the shape of the eval files (id, title, text, label, actor, target)."""
+        cols, rows = self.query("""SELECT a.article_id AS id, a.title, a.text, l.label, l.actor, l.target, l.action,
+                                          'user-label' AS kind, a.article_id AS event, 'db' AS split
+                                   FROM labels l JOIN articles a USING (article_id) ORDER BY l.labelled_at""")
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def export(self, out_dir: Path) -> dict[str, int]:
+        """Every table as Parquet in ``out_dir`` (one file per table); returns rows per table."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        counts: dict[str, int] = {}
+        with self.connect(read_only=True) as con:
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1", [CATALOG]).fetchall()]
+            for t in tables:
+                target = str(out_dir / f"{t}.parquet").replace("'", "''")
+                con.execute(f'COPY "{t}" TO \'{target}\' (FORMAT parquet)')
+                counts[t] = int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
+        return counts
+
+    def article_count(self) -> int:
+        with self.connect(read_only=True) as con:
+            return int(con.execute("SELECT count(*) FROM articles").fetchone()[0])
 
 
 def _quote(evidence: Sequence[str] | None, title: str | None) -> str | None:
