@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from accesswatch import alerts, detect, extract, feeds, fetch, stories
+from accesswatch import alerts, detect, extract, feeds, fetch, health, stories
 from accesswatch.config import Config, load_config, slack_secrets
 from accesswatch.errors import is_transient
 from accesswatch.models import Article, Detection, Entry, FeedResult, Page, RunCounts
+from accesswatch.runlock import exclusive_run
 from accesswatch.store import Store
 
 
@@ -49,6 +50,16 @@ def record_feeds(cfg: Config, results: list[FeedResult], now: datetime) -> list[
     every = [e for r in results for e in r.entries]
     known_urls, known_guids = store.known(every)
     return feeds.new_entries(results, known_urls, known_guids)
+
+
+@task(name="feed-notices", **_task)
+def feed_notices(cfg: Config, now: datetime) -> int:
+    store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+    f = cfg.settings.feeds
+    notices = health.plan_notices(store.feed_health_rows(), now, f.notice_after_failures, f.quiet_factor,
+                                  timedelta(hours=f.quiet_min_hours))
+    store.save_notices(notices, now)
+    return len(notices)
 
 
 @task(name="fetch-pages", **_net)
@@ -91,11 +102,28 @@ def deliver_alerts(cfg: Config) -> alerts.DeliveryReport:
 
 @flow(name="monitor", log_prints=True)
 def monitor(config_dir: str | None = None, db_path: str | None = None) -> dict:
-    """Poll every due feed once and store what is new. Returns the run's counts."""
+    """Poll every due feed once and store what is new. Returns the run's counts.
+
+    Runs never overlap on one database: a run that finds another one working is skipped
+    (recorded in `runs` with status 'skipped')."""
     log = get_run_logger()
+    cfg = load_config(config_dir, db_path)
+    with exclusive_run(cfg.db_path) as holder:
+        if holder is not None:
+            now = datetime.now(UTC)
+            run_id = str(flow_run.get_id() or uuid.uuid4())
+            summary = f"Skipped: another monitor run is still working on {cfg.db_path} ({holder})."
+            log.warning(summary)
+            store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+            store.start_run(run_id, flow_run.get_id(), now)
+            store.finish_run(run_id, RunCounts(), "skipped", summary, now)
+            return {"run_id": run_id, "status": "skipped", "summary": summary, **RunCounts().as_dict()}
+        return _run(cfg, log)
+
+
+def _run(cfg: Config, log) -> dict:  # noqa: ANN001 (Prefect's logger adapter)
     started = time.perf_counter()
     now = datetime.now(UTC)
-    cfg = load_config(config_dir, db_path)
     store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store.start_run(run_id, flow_run.get_id(), now)
@@ -112,6 +140,7 @@ def monitor(config_dir: str | None = None, db_path: str | None = None) -> dict:
         counts.feeds_failed = sum(r.status == "error" for r in results)
         counts.feeds_skipped = sum(r.status == "skipped" for r in results)
         new = record_feeds(cfg, results, now)
+        feed_notices(cfg, now)
         counts.entries_new = len(new)
         size = cfg.settings.pipeline.batch_size
         for start in range(0, len(new), size):

@@ -91,8 +91,8 @@ def test_cli_reads_the_run(demo_run) -> None:
     assert res.exit_code == 0, res.output
     lines = [json.loads(x) for x in res.output.splitlines()]
     assert lines and all(set(x) == {"actor", "target", "action"} for x in lines)
-    res = runner.invoke(app, ["status", "--db", str(db), "--config", str(CONFIG_DIR)])
-    assert res.exit_code == 0 and "TechWire" in res.output
+    res = runner.invoke(app, ["status", "--db", str(db), "--config", str(CONFIG_DIR), "--format", "json"])
+    assert res.exit_code == 0 and '"name": "TechWire"' in res.output
     res = runner.invoke(app, ["query", "--db", str(db), "DELETE FROM articles"])
     assert res.exit_code == 2 and "read-only" in res.output.lower()
     assert Store(db).counts()["articles"] > 0

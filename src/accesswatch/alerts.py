@@ -303,8 +303,9 @@ def deliver(store: Store, sink: Sink, settings: AlertSettings, now: datetime | N
     claimed = store.claim_alerts(now, settings.max_attempts)
     if not claimed:
         return rep
+    notices = [a for a in claimed if a["kind"] == "notice"]
     parents = [a for a in claimed if a["kind"] == "story"]
-    replies = [a for a in claimed if a["kind"] != "story"]
+    replies = [a for a in claimed if a["kind"] == "followup"]
     budget = settings.max_messages_per_run
     # flood guard: the budget's last message summarises whatever does not fit
     overflow: list[dict[str, Any]] = []
@@ -331,6 +332,14 @@ def deliver(store: Store, sink: Sink, settings: AlertSettings, now: datetime | N
         rep.errors.append(f"alert {a['alert_id']}: {e}")
         log.warning("alert %s not delivered: %s%s", a["alert_id"], e, " (permanent)" if permanent else "")
 
+    for a in notices:  # feed health: few, and outside the flood budget
+        try:
+            text = escape(str(a.get("payload") or ""))  # it quotes feed errors: outside text
+            posted = sink.post(text, [{"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {text}"}}])
+            store.mark_sent(a["alert_id"], sink.name, posted.channel, posted.ts, "message", now)
+            rep.sent += 1
+        except DeliveryError as e:
+            fail(a, e)
     for a in parents:
         s = store.story_view(a["story_id"])
         if s is None:

@@ -67,6 +67,11 @@ class FeedSettings(_Section):
     max_entries_per_feed: PositiveInt = 200
     backoff_base_minutes: PositiveFloat = 15
     backoff_max_minutes: PositiveFloat = 1440
+    # one notice when a feed fails this many polls in a row, one when it recovers
+    notice_after_failures: Annotated[int, Field(ge=1, le=1000)] = 3
+    # ... or goes quiet: no item for quiet_factor x its typical gap (at least quiet_min_hours)
+    quiet_factor: PositiveFloat = 4
+    quiet_min_hours: PositiveFloat = 48
 
 
 class ExtractSettings(_Section):

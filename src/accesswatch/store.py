@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from .errors import StoreBusyError, StoreError
 from .models import Article, Detection, Entry, FeedResult, FeedSpec, FeedState, RunCounts
+from .health import Notice
 from .stories import PlannedAlert, Story, StoryArticle, StoryChange
 
 log = logging.getLogger(__name__)
@@ -590,6 +591,21 @@ class Store:
             con.execute("INSERT INTO story_articles BY NAME SELECT * FROM new_story_articles ON CONFLICT DO NOTHING")
             con.execute("INSERT INTO alerts BY NAME SELECT * FROM new_alerts ON CONFLICT DO NOTHING")
 
+    def feed_health_rows(self) -> list[dict[str, Any]]:
+        cols, rows = self.query("SELECT * FROM feed_health")
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def save_notices(self, notices: Sequence[Notice], now: datetime) -> None:
+        """New notice states and their pending alerts, in one transaction."""
+        if not notices:
+            return
+        with self.transaction() as con:
+            for n in notices:
+                con.execute("UPDATE feeds SET notice_state = ? WHERE name = ?", [n.state, n.feed])
+                con.execute("""INSERT INTO alerts (alert_id, kind, status, next_attempt_at, created_at, payload)
+                               VALUES (?, 'notice', 'pending', ?, ?, ?) ON CONFLICT DO NOTHING""",
+                            [f"notice:{n.feed}:{n.state}:{now.isoformat()}", now, now, n.text])
+
     # ------------------------------------------------------------ the outbox
     def claim_alerts(self, now: datetime, max_attempts: int, stale_after: timedelta = timedelta(minutes=10),
                      ) -> list[dict[str, Any]]:
@@ -608,9 +624,9 @@ class Store:
                 WHERE (status IN ('pending', 'failed') AND coalesce(next_attempt_at, $now) <= $now
                        AND attempts < $max)
                    OR (status = 'sending' AND claimed_at < $stale)
-                RETURNING alert_id, story_id, kind, article_id, attempts, uncertain, created_at
+                RETURNING alert_id, story_id, kind, article_id, attempts, uncertain, created_at, payload
             """, {"now": now, "max": max_attempts, "stale": now - stale_after}).fetchall()
-        cols = ["alert_id", "story_id", "kind", "article_id", "attempts", "uncertain", "created_at"]
+        cols = ["alert_id", "story_id", "kind", "article_id", "attempts", "uncertain", "created_at", "payload"]
         return sorted((dict(zip(cols, r, strict=True)) for r in rows), key=lambda r: (r["created_at"], r["alert_id"]))
 
     def release_alert(self, alert_id: str) -> None:
