@@ -123,3 +123,25 @@ def test_demo_site_to_slack_one_parent_per_story_and_rerun_sends_nothing(tmp_pat
     assert {m["metadata"]["event_payload"]["story_id"] for m in slack.parents()} == set(
         r[0] for r in Store(db).query("SELECT story_id FROM stories")[1])
     assert second["alerts_sent"] == 0 and len(slack.calls("chat.postMessage")) == posted
+
+
+def test_a_run_that_finds_another_working_is_skipped(tmp_path, prefect_harness) -> None:
+    import subprocess
+    import sys
+
+    from flows.monitor import monitor
+
+    from .test_health import _HOLD
+
+    db = tmp_path / "aw.duckdb"
+    cfg = demo.write_demo_config(CONFIG_DIR, tmp_path / "config", "http://127.0.0.1:9")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(db), "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = monitor(config_dir=str(cfg), db_path=str(db))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result["status"] == "skipped" and "another monitor run" in result["summary"]
+    _, rows = Store(db).query("SELECT status FROM runs")
+    assert rows == [("skipped",)]
