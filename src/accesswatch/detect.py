@@ -58,7 +58,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
              r"shut\s+out\b",
-    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:access|use|usage|requests)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
@@ -78,7 +78,7 @@ _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.item
 # pass over the lower-cased text. The full trigger pattern (with its look-aheads) is then
 # only tried at those offsets: scanning whole articles with it costs ~20x more.
 _STEM_WORDS = (
-    "revo cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
+    "revo capp cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
@@ -135,6 +135,7 @@ _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer)", re.I)
 _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
                          r"in\s+(?:early\s+|late\s+|mid-?)?(?:19|20)\d\d|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
+                         r"over\s+the\s+(?:past|last)\s+(?:\w+\s+)?(?:weeks|months|years)|has\s+(?:long|repeatedly)|"
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
                          r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
@@ -165,6 +166,7 @@ _NOT_ORG = frozenset(
     "Singapore Seoul India Japan Korea Russia Iran Taiwan Claude's Terms Service Policy Act Court Judge".split())
 _CLAUSE_BREAK = re.compile(r"[:;—–]|\b(?:said|says|saying|told|according|one\s+of|because|after|before|while|when|but)\b|"
                            r"(?:\S+\s+){9,}", re.I)
+_NEXT_CLAUSE = re.compile(r";|:|\s[—–]\s|,\s+(?:and|but|while|which|who|whereas|although)\b|\b(?:said|says|told)\b", re.I)
 _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
 _PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
@@ -370,6 +372,8 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             actor = comp or actor
     target = None
     for p in after:
+        if _NEXT_CLAUSE.search(sentence[ve:p.start]):
+            break  # "... bar customers from it, and Microsoft has concluded ...": another clause
         if actor is not None and p.name == actor.name:
             continue
         if p.is_product and p.known:
@@ -403,7 +407,8 @@ _OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
-_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|court|filed\s+suit|plaintiffs?|judge|trade\s+secrets?)\b", re.I)
+_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|court|filed\s+suit|plaintiffs?|judge|trade\s+secrets?|damages|"
+                      r"injunction|an\s+order\s+(?:barring|blocking|preventing))\b", re.I)
 _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
                                  r"\b(?:told|warned|informed|notified)\b", re.I)
 _REPORTED = re.compile(r"\b(?:said|says|told|informed|notified|announced|confirmed|wrote)\s+(?:\w+\s+){0,3}?"
@@ -487,12 +492,16 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
                 sentence[head_end:head_end + 60]):
             actor = ctx.most_salient(None)
-            target, filled = ctx.most_salient(actor), True
+            here = next((p.name for p in parties if p.known and p.is_ai and p.name != actor and not p.is_product), None)
+            target, filled = here or ctx.most_salient(actor), True
         if actor is None:
             continue
         if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
                 sentence[head_end:head_end + 60]):
-            target, filled = ctx.most_salient(actor), True
+            # "sent Fireworks AI a letter saying it will end the host's access": a party of the
+            # sentence first, else the article's most salient vendor
+            here = next((p.name for p in parties if p.known and p.is_ai and p.name != actor and not p.is_product), None)
+            target, filled = here or ctx.most_salient(actor), True
         if (target is None and actor is not None and _NOUN_FORMS.match(verb.group(0))
                 and not _PEOPLE.search(sentence[head_end:])):
             target, filled = ctx.most_salient(actor), True
@@ -522,7 +531,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         if action == "complain":
             strength *= 0.55
         elif action == "probe":
-            strength *= 0.4 if has(_LAWSUIT) else 0.9
+            strength *= 0.9
+        if has(_LAWSUIT):
+            strength *= 0.4  # a court case (damages, an order barring ...) is not an access cut
         if _HYPOTHETICAL.search(sentence[max(0, vs - 40):vs]) and action not in ("threaten", "probe"):
             if action in _STRONG and has(_CONDITIONAL_THREAT):
                 action = "threaten"  # "told the company it may revoke its access unless ..."
@@ -596,10 +607,10 @@ def _pair_score(evs: list[_Evidence], actor: str | None, target: str | None) -> 
     miss = 1.0
     for ev in evs:
         c = ev.strength * _weight(ev)
-        if ev.actor == actor and ev.target == target:
+        if ev.unordered and {ev.actor, ev.target} == {actor, target}:
+            c *= 0.85  # "A's B suspension": either order; ordered evidence decides
+        elif ev.actor == actor and ev.target == target:
             pass
-        elif ev.unordered and ev.actor == target and ev.target == actor:
-            c *= 0.8
         elif ev.actor == actor and ev.target is None:
             c *= 0.6
         elif ev.actor is None and ev.target == target:
