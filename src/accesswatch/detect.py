@@ -56,11 +56,15 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
               r"(?:denied|loses|removed|disabled|withdr[ae]w|withdrawn|pulled)\s+(?:\w+\s+){0,2}?(?:access|api\s+keys?)\b|"
               r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b",
+    # "our access to the v0 API would end within hours": the access is the subject
+    "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
+             r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
+             r"terminated|switched\s+off|shut\s+off|disabled))\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
              r"shut\s+out\b",
     "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:access|use|usage|requests)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
-    "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?\s+(?:whether|if)\b|"
+    "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
              r"alleg(?:e|ed|es|ing|ation|ations)\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
@@ -78,7 +82,7 @@ _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.item
 # pass over the lower-cased text. The full trigger pattern (with its look-aheads) is then
 # only tried at those offsets: scanning whole articles with it costs ~20x more.
 _STEM_WORDS = (
-    "revo capp cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
+    "revo capp access cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
@@ -115,6 +119,7 @@ _MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriatel
                      r"reverse[- ]engineer\w*|competing|abuse\w*)", re.I)
 _MISUSE_STRONG = re.compile(r"\b(?:distill\w*|outputs?|api|terms\s+of\s+(?:service|use)|exfiltrat\w*|resell\w*|"
                             r"train(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:on|with)|misus\w+|improperly|inappropriately)\b", re.I)
+_APP_STORE = re.compile(r"\b(?:app\s+stores?|play\s+store|App\s+Store|from\s+(?:its|the)\s+stores?|for\s+download)\b", re.I)
 _HARDWARE = re.compile(r"\b(?:chips?|gpus?|semiconductors?|hardware|h100s?|h20s?|h800s?|blackwell|accelerators?|"
                        r"export\s+controls?|data\s+cent(?:er|re)s?)\b", re.I)
 _PEOPLE = re.compile(r"\b(?:subscribers?|everyone|all\s+(?:customers|developers|users)|developers|employees?|staff(?:ers)?|workers|researchers|engineers|users?|minors|teens?|teenagers|children|"
@@ -131,7 +136,10 @@ _HYPOTHETICAL = re.compile(r"\b(?:could|would|might|may|if|unless|should|what\s+
                            r"rumou?r\w*|speculat\w*|considering|weighing|plans?\s+to|planning\s+to|preparing\s+to|claim(?:ed|s)?|"
                            r"whether\s+to)\b", re.I)
 _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
-_TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer)", re.I)
+# verbs whose subject is the one losing access ("Windsurf lost access", "xAI can no longer
+# use Claude"); "it will no longer serve X" keeps the actor as subject
+_TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer\s+(?:be\s+)?(?:able|allowed|permitted|has|have|get|"
+                             r"use|access|call|tap|available))", re.I)
 _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
                          r"in\s+(?:early\s+|late\s+|mid-?)?(?:19|20)\d\d|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
@@ -154,7 +162,8 @@ CLASS_TARGET = "<class of companies>"  # internal marker; reported as target Non
 _GENERIC_TARGET = re.compile(r"\b(?:the|a|its|their)\s+(?:\w+\s+)?(?:startup|rival|competitor|company|firm|lab|"
                              r"customer|partner|editor|app|developer|reseller)\b", re.I)
 _SENT_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
-_PROPER = re.compile(r"\b[A-Z][\w&.-]*[a-z0-9][\w&.-]*(?:\s+(?:AI|Labs?|Technologies|Inc\.?|[A-Z][\w&.-]+))*")
+_PROPER = re.compile(r"\b[A-Z][\w&.-]*[a-z0-9][\w&.-]*(?:\s+(?:AI|Labs?|Technolog(?:y|ies)|Systems|Software|Robotics|"
+                     r"Networks|Holdings|Group|Intelligence|Inc\.?|[A-Z][\w&.-]+))*")
 _NOT_ORG = frozenset(
     "The A An It Its In On At For But And This That These Those He She They We I You Our Their His Her Monday Tuesday "
     "Wednesday Thursday Friday Saturday Sunday January February March April May June July August September October "
@@ -171,6 +180,8 @@ _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
 _PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
                           r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
+_TOLD = re.compile(r"\b(?:told|informed|notified|warned|alerted|emailed|wrote\s+to)\s+$", re.I)
+_THAT_IT = re.compile(r"^\s*,?\s*(?:on\s+\w+\s+)?that\s+(?:it|they)\s+(?:\w+\s+){0,2}$", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
@@ -321,6 +332,12 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         # from the article (a statement "from Moonshot AI")
         if not any(p.known and p.is_ai and p.name != before[-1].name for p in before if vs - p.end < 60):
             return _Party(before[-1].start, before[-1].end, before[-1].name, True, True, False), None
+    if verb.lastgroup == "ended":
+        # "an email from Vercel telling us that our access to the v0 API would end"
+        owner = next((p for p in parties if p.known and p.is_ai and (p.is_product or p.start < vs)), None)
+        poss = next((p for p in reversed(before) if not p.is_product and (owner is None or p.name != owner.name)
+                     and re.match(r"^(?:'s|’s)\s*$", sentence[p.end:vs])), None)
+        return owner, poss
     if verb.lastgroup == "misuse":
         target = next((p for p in reversed(before) if not p.is_product), None)
         actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
@@ -331,9 +348,10 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
     if passive or _TARGET_SUBJECT.match(word):
         # the target is the clause's subject: "Sourcegraph's API account with OpenAI has been suspended"
         # skip prepositional objects ("account with OpenAI has been suspended")
+        # skip prepositional objects ("account with OpenAI has been suspended"); products
+        # are what is cut ("access to ChatGPT and Claude has been blocked"), not who
         target = next((p for p in reversed(before) if not p.is_product
-                       and not _PREP_BEFORE.search(sentence[max(0, p.start - 12):p.start])),
-                      before[-1] if before else None)
+                       and not _PREP_BEFORE.search(sentence[max(0, p.start - 12):p.start])), None)
         tail = sentence[ve:]
         actor = None
         for p in after:
@@ -350,6 +368,10 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         del tail
         return actor, target
     ai_before = [p for p in before if p.known and p.is_ai]
+    if len(ai_before) >= 2 and _TOLD.search(sentence[ai_before[-2].end:ai_before[-1].start]) and _THAT_IT.match(
+            sentence[ai_before[-1].end:vs]):
+        # "OpenAI informed Augment Code that it would stop providing API access"
+        return ai_before[-2], ai_before[-1]
     if len(ai_before) >= 2 and _LETTER.match(sentence[ai_before[-1].end:vs]):
         # "Mistral AI has sent Groq a letter threatening to ...": the indirect object is the target
         return ai_before[-2], ai_before[-1]
@@ -392,7 +414,7 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
     return actor, target
 
 
-_SUBJECT_REF = re.compile(r"(?:^|[\s,])(?:it|they|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|startup|group|developer|"
+_SUBJECT_REF = re.compile(r"(?:^|[\s,\"“])(?:it|they|we|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|startup|group|developer|"
                           r"provider|maker|giant|outfit|vendor|supplier|suppliers))\s+(?:\w+\s+){0,3}$", re.I)
 # A pronoun or description on the receiving end: "throttled its API account", "cut off the
 # startup's access", "informed us". Only consumer-side objects count: in "blocked its chatbot"
@@ -401,7 +423,12 @@ _OBJECT_REF = re.compile(
     r"^\s*(?:[\w'’]+\s+){0,5}?(?:(?:its|their|our)\s+(?:[\w-]+\s+){0,2}?(?:access|accounts?|keys?|subscriptions?|"
     r"capacity|usage|rate\s+limits?|quotas?|organi[sz]ation|traffic|requests|team|engineers|staff|contract|agreement)\b|"
     r"us\b|the\s+(?:[\w-]+\s+){0,2}?(?:company|startup|firm|lab|rival|competitor|customer|host|editor|app|developer|"
-    r"reseller|platform|partner|builder|maker|team|organi[sz]ation)(?:'s|’s)?\b)", re.I)
+    r"reseller|platform|partner|builder|maker|team|organi[sz]ation)(?:'s|’s)?\b|"
+    # "throttled the account" (one customer's), but not "blocked the accounts involved" (abusers)
+    r"the\s+account\b(?!\s+(?:involved|linked|tied|associated|used)))", re.I)
+_REGULATOR = re.compile(r"\b(?:FTC|DOJ|CMA|SEC|FCC|Justice\s+Department|Federal\s+Trade\s+Commission|"
+                        r"European\s+Commission|Competition\s+and\s+Markets|antitrust|regulators?|watchdog|Garante|"
+                        r"attorneys?\s+general|data\s+protection\s+authority)\b")
 _OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|maker)(?:'s|’s))\s+"
                         r"(?:[\w-]+\s+){0,2}?(?:models?|outputs?|apis?|systems?|chatbot|technology)\b", re.I)
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
@@ -453,7 +480,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
 
     for verb in _triggers(sentence, offsets):
         group = verb.lastgroup or "revoke"
-        action = "probe" if group == "misuse" else group
+        action = {"misuse": "probe", "ended": "revoke"}.get(group, group)
         vs, ve = verb.start(), verb.end()
         head_end = vs + len(verb.group(0).split()[0])
         if parties is None:
@@ -464,8 +491,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         actor = actor_p.name if actor_p is not None and actor_p.is_ai else None
         target = (CLASS_TARGET if target_p.is_class else target_p.name) if target_p is not None else None
         target_known = target_p is not None and (target_p.known or target_p.is_class)
-        if action == "probe" and not has(_MISUSE_STRONG if verb.group(0).lower().startswith(("accus", "alleg")) else _MISUSE):
-            continue
+        if action == "probe" and (has(_REGULATOR) or not has(
+                _MISUSE_STRONG if verb.group(0).lower().startswith(("accus", "alleg")) else _MISUSE)):
+            continue  # antitrust and privacy probes by regulators are not vendor disputes
         if _NEGATION.search(sentence[max(0, vs - 30):vs]):
             continue
         if action in ("restore", "revoke", "suspend", "restrict") and has(_OUTAGE):
@@ -510,6 +538,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         scope = sentence[head_end:head_end + 100]
         if _HARDWARE.search(scope) and not re.search(r"\b(?:api|models?)\b", scope, re.I):
             continue
+        if _APP_STORE.search(sentence):
+            continue  # an app pulled from a store is not API access
         if not target_known and not filled and _PEOPLE.search(sentence[head_end:head_end + 70]):
             continue  # people, users, criminals: not a dispute between vendors
         if target_p is not None and target_p.known and not target_p.is_ai and not filled:
@@ -637,6 +667,7 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     evidence = list(_evidence(title, text, title_mentions, mentions))
     if not evidence:
         return _negative(vendors)
+    evidence = _merge_short_names(evidence)
     pairs = {(e.actor, e.target) for e in evidence if e.actor}
     (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in pairs), key=lambda x: (x[1], x[0][1] is not None))
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
@@ -705,6 +736,18 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
                              evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=DETECTOR_VERSION)
     return _negative(vendors)
+
+
+def _merge_short_names(evidence: list[_Evidence]) -> list[_Evidence]:
+    """"Yunqiao" in the headline and "Yunqiao Technology" in the body are one party."""
+    names = {e.target for e in evidence if e.target} | {e.actor for e in evidence if e.actor}
+    longer = {n: max((m for m in names if m != n and m.startswith(n + " ")), key=len, default=None) for n in names}
+    if not any(longer.values()):
+        return evidence
+    from dataclasses import replace
+
+    return [replace(e, actor=longer.get(e.actor or "") or e.actor, target=longer.get(e.target or "") or e.target)
+            for e in evidence]
 
 
 def _negative(vendors: tuple[str, ...]) -> Detection:
