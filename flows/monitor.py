@@ -97,6 +97,8 @@ def deliver_alerts(cfg: Config) -> alerts.DeliveryReport:
     # the token is read here, from the environment: never a flow or task parameter
     sink = alerts.make_sink(slack_secrets(), cfg.settings.slack)
     store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+    if cfg.settings.alerts.daily_digest:
+        store.queue_digest(datetime.now(UTC), cfg.settings.alerts.digest_hour_utc)
     return alerts.deliver(store, sink, cfg.settings.alerts)
 
 

@@ -222,3 +222,16 @@ def test_console_sink_and_no_secret_anywhere(tmp_path: Path, slack: FakeSlack,
     assert TOKEN not in caplog.text and TOKEN not in " ".join(rep.errors or [])
     assert TOKEN not in repr(bot(slack))
     assert TOKEN.encode() not in (tmp_path / "aw.duckdb").read_bytes()
+
+
+def test_daily_digest_once_a_day(tmp_path: Path, slack: FakeSlack) -> None:
+    store = Store(tmp_path / "aw.duckdb")
+    add(store, 1, "Wire", "Anthropic cuts off OpenAI's access to Claude")
+    update_stories(store, SETTINGS, NOW)
+    assert not store.queue_digest(NOW.replace(hour=7), hour_utc=8)  # not yet
+    assert store.queue_digest(NOW, hour_utc=8)
+    assert not store.queue_digest(NOW + timedelta(hours=2), hour_utc=8)  # once a day
+    deliver(store, bot(slack), SETTINGS, NOW)
+    digest = [m for m in slack.messages if m["text"].startswith("Daily digest")]
+    assert len(digest) == 1 and "Anthropic -&gt; OpenAI" in digest[0]["text"]
+    assert store.queue_digest(NOW + timedelta(days=1), hour_utc=8)

@@ -303,7 +303,7 @@ def deliver(store: Store, sink: Sink, settings: AlertSettings, now: datetime | N
     claimed = store.claim_alerts(now, settings.max_attempts)
     if not claimed:
         return rep
-    notices = [a for a in claimed if a["kind"] == "notice"]
+    notices = [a for a in claimed if a["kind"] in ("notice", "digest")]
     parents = [a for a in claimed if a["kind"] == "story"]
     replies = [a for a in claimed if a["kind"] == "followup"]
     budget = settings.max_messages_per_run
@@ -332,10 +332,11 @@ def deliver(store: Store, sink: Sink, settings: AlertSettings, now: datetime | N
         rep.errors.append(f"alert {a['alert_id']}: {e}")
         log.warning("alert %s not delivered: %s%s", a["alert_id"], e, " (permanent)" if permanent else "")
 
-    for a in notices:  # feed health: few, and outside the flood budget
+    for a in notices:  # feed health and the daily digest: few, and outside the flood budget
         try:
-            text = escape(str(a.get("payload") or ""))  # it quotes feed errors: outside text
-            posted = sink.post(text, [{"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {text}"}}])
+            text = escape(str(a.get("payload") or ""))  # quotes feed errors and headlines: outside text
+            icon = ":warning: " if a["kind"] == "notice" else ""
+            posted = sink.post(text, [{"type": "section", "text": {"type": "mrkdwn", "text": icon + text[:2900]}}])
             store.mark_sent(a["alert_id"], sink.name, posted.channel, posted.ts, "message", now)
             rep.sent += 1
         except DeliveryError as e:

@@ -606,6 +606,24 @@ class Store:
                                VALUES (?, 'notice', 'pending', ?, ?, ?) ON CONFLICT DO NOTHING""",
                             [f"notice:{n.feed}:{n.state}:{now.isoformat()}", now, now, n.text])
 
+    def queue_digest(self, now: datetime, hour_utc: int) -> bool:
+        """Queue today's digest once (after ``hour_utc``), covering the last 24 hours."""
+        from .stories import digest_text, due_digest
+
+        _, rows = self.query("SELECT max(alert_id) FROM alerts WHERE kind = 'digest'")
+        last = rows[0][0].removeprefix("digest:") if rows and rows[0][0] else None
+        day = due_digest(now, hour_utc, last)
+        if day is None:
+            return False
+        cols, srows = self.query("SELECT actor, target, action, sources, score, headline, url FROM stories "
+                                 "WHERE last_seen >= ? AND label = 'positive'", [now - timedelta(days=1)])
+        text = digest_text([dict(zip(cols, r, strict=True)) for r in srows], day)
+        with self.transaction() as con:
+            con.execute("""INSERT INTO alerts (alert_id, kind, status, next_attempt_at, created_at, payload)
+                           VALUES (?, 'digest', ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                        [f"digest:{day}", "pending" if text else "sent", now, now, text or "(no stories)"])
+        return text is not None
+
     # ------------------------------------------------------------ the outbox
     def claim_alerts(self, now: datetime, max_attempts: int, stale_after: timedelta = timedelta(minutes=10),
                      ) -> list[dict[str, Any]]:

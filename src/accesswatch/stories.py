@@ -243,3 +243,20 @@ def update_stories(store: Store, settings: AlertSettings, now: datetime) -> list
     alerted = store.alerted_stories([c.story.story_id for c in changes])
     store.save_stories(changes, plan_alerts(changes, alerted, policy_from(settings)), now)
     return changes
+
+
+def digest_text(stories: Sequence[dict[str, object]], day: str) -> str | None:
+    """The daily digest: one line per story of the last day, strongest first (None if none)."""
+    if not stories:
+        return None
+    lines = [f"Daily digest {day}: {len(stories)} API access dispute stor{'y' if len(stories) == 1 else 'ies'}"]
+    for st in sorted(stories, key=lambda x: -float(x.get("score") or 0))[:30]:  # type: ignore[arg-type]
+        lines.append(f"- {st.get('actor') or '?'} -> {st.get('target') or '?'} ({st.get('action') or 'dispute'}, "
+                     f"{st.get('sources')} sources): {st.get('headline')} {st.get('url')}")
+    return "\n".join(lines)
+
+
+def due_digest(now: datetime, hour_utc: int, last_digest_day: str | None) -> str | None:
+    """The day (YYYY-MM-DD) whose digest is due now, or None."""
+    day = now.strftime("%Y-%m-%d")
+    return day if now.hour >= hour_utc and last_digest_day != day else None
