@@ -19,7 +19,7 @@ from .slack_fake import SlackServer
 from .test_alerts import NOW, TOKEN, bot
 
 ROOT = Path(__file__).resolve().parent.parent
-N = 160
+N = 80
 
 # The flow's store path without Prefect: articles saved in batches (each batch one
 # transaction, as the flow's store task does), then stories grouped and alerts queued.
@@ -34,11 +34,11 @@ from tests.test_alerts import NOW, add
 store = Store(sys.argv[1])
 known = store.counts()["articles"] if store.path.exists() else 0
 for i in range(int(sys.argv[3])):
-    # 40 events, 4 articles each; a rerun skips what is stored, as the flow's dedupe does
+    # 20 events, 4 articles each; a rerun skips what is stored, as the flow's dedupe does
     if i < known:
         continue
-    add(store, i, f"Site{i % 10}", f"Vendor{i % 40} cuts off Startup{i % 40}",
-        actor="Anthropic", target=f"Target{i % 40}", when=NOW + timedelta(minutes=i))
+    add(store, i, f"Site{i % 10}", f"Vendor{i % 20} cuts off Startup{i % 20}",
+        actor="Anthropic", target=f"Target{i % 20}", when=NOW + timedelta(minutes=i))
     print(i, flush=True)
 update_stories(store, AlertSettings(), NOW + timedelta(days=1))
 print("done", flush=True)
@@ -59,11 +59,11 @@ def _run(db: Path, stop_after: int | None = None) -> subprocess.Popen[str]:
 
 def test_sigkill_mid_storing_then_rerun_is_whole_and_single(tmp_path: Path) -> None:
     db = tmp_path / "aw.duckdb"
-    killed = _run(db, stop_after=50)
+    killed = _run(db, stop_after=30)
     killed.wait(timeout=60)
     assert killed.returncode == -signal.SIGKILL
     before = Store(db).counts()["articles"]  # the file opens after a kill
-    assert 40 <= before < N
+    assert 25 <= before < N
     again = _run(db)
     out, _ = again.communicate(timeout=240)
     assert again.returncode == 0 and "done" in out
@@ -73,7 +73,7 @@ def test_sigkill_mid_storing_then_rerun_is_whole_and_single(tmp_path: Path) -> N
     _, rows = store.query("SELECT count(*), count(DISTINCT article_id) FROM story_articles")
     assert rows[0] == (N, N)
     _, rows = store.query("SELECT count(*), count(DISTINCT story_id) FROM alerts WHERE kind = 'story'")
-    assert rows[0] == (40, 40)
+    assert rows[0] == (20, 20)
 
 
 def test_kill_during_delivery_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
@@ -91,19 +91,19 @@ def test_kill_during_delivery_loses_nothing_and_doubles_nothing(tmp_path: Path) 
                   "from tests.test_alerts import NOW\n"
                   f"deliver(Store({str(db)!r}), SlackBotSink({TOKEN!r}, '#a', {slack.base_url!r}, timeout=5), "
                   "AlertSettings(max_messages_per_run=100), NOW + timedelta(days=2))\n")
-        slack.fail_next("chat.postMessage", "timeout", times=40, seconds=0.3)
+        slack.fail_next("chat.postMessage", "timeout", times=20, seconds=0.3)
         p = subprocess.Popen([sys.executable, "-c", script])
         deadline = time.time() + 60
-        while len(slack.messages) < 10 and time.time() < deadline:
+        while len(slack.messages) < 5 and time.time() < deadline:
             time.sleep(0.05)
         p.send_signal(signal.SIGKILL)
         p.wait()
         posted = len(slack.parents())
-        assert 10 <= posted < 40
+        assert 5 <= posted < 20
         # the next runs: stale claims are retaken as uncertain and found in the channel
         deliver(Store(db), bot(slack), settings, NOW + timedelta(days=2, minutes=30))
         deliver(Store(db), bot(slack), settings, NOW + timedelta(days=3))
         ids = [m["metadata"]["event_payload"]["story_id"] for m in slack.parents()]
-        assert len(ids) == len(set(ids)) == 40  # every story exactly once
+        assert len(ids) == len(set(ids)) == 20  # every story exactly once
     _, rows = Store(db).query("SELECT status, count(*) FROM alerts GROUP BY ALL")
-    assert rows == [("sent", 40)]
+    assert rows == [("sent", 20)]
