@@ -13,12 +13,13 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_LOGGING_EXTRA_LOGGERS ?= accesswatch
 
-.PHONY: help demo test run lint bench clean
+.PHONY: help demo test run serve lint bench clean
 
 help:
 	@echo "make demo   - run the pipeline end to end on the bundled offline news site"
 	@echo "make test   - run the test suite"
 	@echo "make run    - run the monitor flow once on config/ (real feeds)"
+	@echo "make serve  - run the monitor flow on its schedule (starts a local Prefect server; Ctrl-C stops)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove .venv and data/"
 
@@ -35,6 +36,11 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/accesswatch run
 
+# Scheduled runs (config: schedule.interval_minutes); a local Prefect server unless
+# PREFECT_API_URL is set. See prefect.yaml for a work pool with workers instead.
+serve: $(STAMP)
+	$(BIN)/accesswatch serve
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -44,3 +50,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data
+
+# Benchmark (issue 7): needs ../shared/corpus; sizes via BENCH_ARGS, e.g. BENCH_ARGS=--large
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

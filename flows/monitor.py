@@ -127,6 +127,8 @@ def _run(cfg: Config, log) -> dict:  # noqa: ANN001 (Prefect's logger adapter)
     started = time.perf_counter()
     now = datetime.now(UTC)
     store = Store(cfg.db_path, cfg.settings.database.lock_timeout_seconds)
+    if interrupted := store.close_interrupted_runs(now):
+        log.warning("%d earlier run(s) had been interrupted; marked failed", interrupted)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store.start_run(run_id, flow_run.get_id(), now)
     counts = RunCounts(feeds_total=len(cfg.feeds))

@@ -43,7 +43,7 @@ def cli(*args: str) -> str:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for cmd in ("run", "demo", "query", "stories", "export", "label", "redetect", "status", "detect", "eval"):
+    for cmd in ("run", "serve", "demo", "query", "stories", "export", "label", "redetect", "status", "detect", "eval"):
         res = runner.invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output, cmd
 

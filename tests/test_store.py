@@ -91,3 +91,14 @@ def test_waits_for_another_process_lock_then_proceeds(tmp_path: Path) -> None:
         assert time.perf_counter() - started > 0.5
     finally:
         holder.wait(timeout=20)
+
+
+def test_interrupted_runs_are_closed(tmp_path: Path) -> None:
+    from accesswatch.models import RunCounts
+
+    store = Store(tmp_path / "aw.duckdb")
+    store.start_run("dead", None, NOW)
+    store.start_run("done", None, NOW)
+    store.finish_run("done", RunCounts(), "completed", "ok", NOW)
+    assert store.close_interrupted_runs(NOW) == 1
+    assert dict(store.query("SELECT run_id, status FROM runs")[1]) == {"dead": "failed", "done": "completed"}

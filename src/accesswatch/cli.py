@@ -45,11 +45,9 @@ def prefect_env(data_dir: Path = Path("data")) -> None:
     """Defaults for Prefect, set before it is imported: a project-local PREFECT_HOME, no
     analytics (machines here have no internet) and a generous start-up timeout for the
     temporary local API server."""
-    os.environ.setdefault("PREFECT_HOME", str((data_dir / ".prefect").resolve()))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "accesswatch")
+    from .serve import prefect_defaults
+
+    prefect_defaults(data_dir)
 
 
 def _jsonable(v: Any) -> Any:
@@ -127,6 +125,26 @@ def run(config: ConfigOpt = None, db: DbOpt = None) -> None:
     except AccessWatchError as e:
         _fail(e)
     console.print(result["summary"], highlight=False)
+
+
+@app.command()
+def serve(config: ConfigOpt = None, db: DbOpt = None,
+          interval: Annotated[float | None, typer.Option(help="Minutes between runs (default: "
+                                                         "schedule.interval_minutes).")] = None,
+          cron: Annotated[str | None, typer.Option(help="A cron schedule instead, e.g. '*/15 * * * *'.")] = None,
+          ) -> None:
+    """Run the monitor flow on a schedule, never two runs at once. Starts a local Prefect
+    server (UI address printed) unless PREFECT_API_URL is set; Ctrl-C or SIGTERM stops both.
+
+    Example: accesswatch serve --interval 30
+    """
+    prefect_env()
+    from .serve import serve as serve_flow
+
+    try:
+        serve_flow(str(config) if config else None, str(db) if db else None, interval, cron)
+    except AccessWatchError as e:
+        _fail(e)
 
 
 @app.command()

@@ -121,6 +121,8 @@ class AlertSettings(_Section):
 
 class ScheduleSettings(_Section):
     interval_minutes: PositiveFloat = 15
+    # a cron string instead of the interval, e.g. "*/10 6-22 * * *"; empty = use the interval
+    cron: str = ""
 
 
 class Settings(_Section):

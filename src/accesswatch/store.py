@@ -686,6 +686,15 @@ class Store:
                              ORDER BY a.status, a.created_at""")
 
     # ------------------------------------------------------------ runs
+    def close_interrupted_runs(self, now: datetime) -> int:
+        """Runs left 'running' by a process that died (only called under the run lock, so no
+        other run can be working): mark them failed."""
+        with self.transaction() as con:
+            rows = con.execute("""UPDATE runs SET status = 'failed', finished_at = ?,
+                                  summary = coalesce(summary, 'interrupted: the process ended before the run finished')
+                                  WHERE status = 'running' RETURNING run_id""", [now]).fetchall()
+        return len(rows)
+
     def start_run(self, run_id: str, flow_run_id: str | None, now: datetime) -> None:
         with self.transaction() as con:
             con.execute("INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running') "
