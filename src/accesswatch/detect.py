@@ -35,7 +35,7 @@ import ahocorasick
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
-DETECTOR_VERSION = "rules-3"
+DETECTOR_VERSION = "rules-4"
 
 # ------------------------------------------------------------------ triggers
 # Each action's pattern; the combined pattern tags the match with a group per action.
@@ -182,6 +182,9 @@ _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models
                           r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
 _TOLD = re.compile(r"\b(?:told|informed|notified|warned|alerted|emailed|wrote\s+to)\s+$", re.I)
 _THAT_IT = re.compile(r"^\s*,?\s*(?:on\s+\w+\s+)?that\s+(?:it|they)\s+(?:\w+\s+){0,2}$", re.I)
+_DETERMINER_BEFORE = re.compile(r"(?:\b(?:the|a|an|its|their|this|that)|'s|’s)\s+(?:[\w-]+\s+){0,3}$", re.I)
+_MODIFIES = re.compile(r"^(?:'s|’s)?(?:\s+(?!(?:regarding|about|over|on|of|from|for|and|with)\b)[\w-]+){0,3}\s+$", re.I)
+_STATEMENT = re.compile(r"\b(?:statement|update|note|response|message|letter|a\s+word)\s+(?:from|by)\s+", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
@@ -272,7 +275,7 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
                       m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))) for m in mentions]
     for m in _CLASS_TARGET.finditer(sentence):
         parties.append(_Party(m.start(), m.end(), None, False, False, False, is_class=True))
-    if sum(p.known and p.is_ai for p in parties) >= 2:
+    if len({p.name for p in parties if p.known and p.is_ai}) >= 2:
         return sorted(parties, key=lambda p: p.start)  # two vendors named: no need to guess at others
     taken = [(p.start, p.end) for p in parties]
     for m in _PROPER.finditer(sentence):
@@ -327,7 +330,8 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                 and not sentence[near[-1].end:vs].strip(" '’s")
                 and re.match(r"^(?:'s|’s)\s+$", sentence[near[-2].end:near[-1].start])):
             return near[-2], near[-1]
-    if _NOUN_FORMS.match(word) and before and vs - before[-1].end < 30 and before[-1].known and before[-1].is_ai:
+    if (_NOUN_FORMS.match(word) and before and before[-1].known and before[-1].is_ai
+            and _MODIFIES.match(sentence[before[-1].end:vs])):
         # "Google Gemini API account suspension": the modifier is the actor; the target comes
         # from the article (a statement "from Moonshot AI")
         if not any(p.known and p.is_ai and p.name != before[-1].name for p in before if vs - p.end < 60):
@@ -449,6 +453,8 @@ class _Context:
     """What the whole article says about who matters, for pronouns and descriptions."""
 
     salience: dict[str, float]
+    regulator_headline: bool = False
+    speaker: str | None = None  # "Statement from Moonshot AI regarding ...": who speaks (we, our)
 
     def most_salient(self, exclude: str | None) -> str | None:
         ranked = sorted(((v, k) for k, v in self.salience.items() if k != exclude), reverse=True)
@@ -491,7 +497,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         actor = actor_p.name if actor_p is not None and actor_p.is_ai else None
         target = (CLASS_TARGET if target_p.is_class else target_p.name) if target_p is not None else None
         target_known = target_p is not None and (target_p.known or target_p.is_class)
-        if action == "probe" and (has(_REGULATOR) or not has(
+        if action == "probe" and (has(_REGULATOR) or ctx.regulator_headline or not has(
                 _MISUSE_STRONG if verb.group(0).lower().startswith(("accus", "alleg")) else _MISUSE)):
             continue  # antitrust and privacy probes by regulators are not vendor disputes
         if _NEGATION.search(sentence[max(0, vs - 30):vs]):
@@ -521,6 +527,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 sentence[head_end:head_end + 60]):
             actor = ctx.most_salient(None)
             here = next((p.name for p in parties if p.known and p.is_ai and p.name != actor and not p.is_product), None)
+            if ctx.speaker and ctx.speaker != actor and re.match(r"^\s*(?:[\w'’]+\s+){0,5}?(?:our|us)\b",
+                                                                  sentence[head_end:head_end + 60], re.I):
+                here = ctx.speaker  # a statement's "our access" is the speaker's
             target, filled = here or ctx.most_salient(actor), True
         if actor is None:
             continue
@@ -531,8 +540,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             here = next((p.name for p in parties if p.known and p.is_ai and p.name != actor and not p.is_product), None)
             target, filled = here or ctx.most_salient(actor), True
         if (target is None and actor is not None and _NOUN_FORMS.match(verb.group(0))
+                and (_DETERMINER_BEFORE.search(sentence[max(0, vs - 60):vs]) or ctx.speaker)
                 and not _PEOPLE.search(sentence[head_end:])):
-            target, filled = ctx.most_salient(actor), True
+            target, filled = (ctx.speaker if ctx.speaker != actor else None) or ctx.most_salient(actor), True
         if target == actor:
             target = None
         scope = sentence[head_end:head_end + 100]
@@ -601,7 +611,11 @@ def _sentence_at(text: str, p: int) -> tuple[int, int]:
 
 
 def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention]) -> Iterator[_Evidence]:
-    ctx = _Context(_salience(title_mentions, mentions))
+    speaker = None
+    m = _STATEMENT.search(title)
+    if m:
+        speaker = next((x.vendor.name for x in title_mentions if x.start >= m.end() - 1 and x.vendor.is_ai), None)
+    ctx = _Context(_salience(title_mentions, mentions), bool(_REGULATOR.search(title)), speaker)
     if title:
         yield from _analyse(title, title_mentions, 0, ctx)
     lower = text.lower()
