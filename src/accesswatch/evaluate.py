@@ -126,8 +126,15 @@ def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: flo
 
 
 def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
+    """Canonical names must match; a company unknown to the gazetteer matches by its first
+    words ("Quillmark" for "Quillmark Labs")."""
     if want is None:
         return got is None
     if got is None:
         return False
-    return (gazetteer.canonical(want) or want) == (gazetteer.canonical(got) or got)
+    w, g = gazetteer.canonical(want) or want, gazetteer.canonical(got) or got
+    if w == g:
+        return True
+    if gazetteer.canonical(want) is None and gazetteer.canonical(got) is None:
+        return w.startswith(g + " ") or g.startswith(w + " ")
+    return False
