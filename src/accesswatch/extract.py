@@ -1,18 +1,20 @@
 """Extract article text and metadata with trafilatura; fall back to the feed summary.
 
 Extraction is CPU-bound, so batches are spread over processes (``extract.workers``,
-0 = one per core). Workers are started with "spawn": forking a process that runs Prefect's
-threads can deadlock.
+0 = one per core). Workers are started with "spawn" (forking a process that runs Prefect's
+threads can deadlock) and kept warm for the life of the process.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,28 +73,52 @@ def extract_one(html: str, url: str) -> dict[str, Any]:
             "site": doc.sitename}
 
 
-def _extract_many(items: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [extract_one(html, url) for html, url in items]
+def _extract_pair(item: tuple[str, str]) -> dict[str, Any]:
+    return extract_one(*item)
 
 
 def _workers(settings: ExtractSettings) -> int:
     return settings.workers or os.cpu_count() or 1
 
 
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One warm worker pool per process, reused by every batch of the run (and of later runs
+    under `serve`): starting workers and loading trafilatura's date parser costs ~1.5 s per
+    pool, which a pool per batch paid again and again."""
+    global _POOL, _POOL_SIZE
+    if _POOL is None or _POOL_SIZE != workers or getattr(_POOL, "_broken", False):
+        if _POOL is not None:
+            _POOL.shutdown(cancel_futures=True)
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL_SIZE = workers
+    return _POOL
+
+
+@atexit.register
+def shutdown_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(cancel_futures=True)
+        _POOL = None
+
+
 def run_extraction(items: list[tuple[str, str]], settings: ExtractSettings) -> list[dict[str, Any]]:
-    """Extract (html, url) pairs, in processes when the batch is big enough."""
+    """Extract (html, url) pairs, in the worker pool when the batch is big enough. Small
+    chunks are handed out as workers free up, so one slow page does not idle the other core."""
     workers = min(_workers(settings), max(1, len(items) // MIN_POOL_BATCH))
     if workers <= 1:
-        return _extract_many(items)
-    chunks = [items[i::workers] for i in range(workers)]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        parts = list(pool.map(_extract_many, chunks))
-    out: list[dict[str, Any]] = [{}] * len(items)
-    for w, part in enumerate(parts):
-        for j, res in enumerate(part):
-            out[w + j * workers] = res
-    return out
+        return [extract_one(html, url) for html, url in items]
+    try:
+        return list(_pool(workers).map(_extract_pair, items, chunksize=4))
+    except BrokenProcessPool:
+        # a worker died (e.g. killed for memory): redo this batch in process, start afresh next time
+        log.warning("extraction worker pool broke; extracting this batch in process")
+        shutdown_pool()
+        return [extract_one(html, url) for html, url in items]
 
 
 def build_articles(pages: list[Page], extracted: list[dict[str, Any]], settings: ExtractSettings,
