@@ -69,8 +69,9 @@ def extract_one(html: str, url: str) -> dict[str, Any]:
         return {"error": f"{type(e).__name__}: {e}"}
     if doc is None:
         return {}
+    # language here, in the worker: the py3langid model (~70 MB) then never loads in the flow's process
     return {"text": doc.text, "title": doc.title, "author": doc.author, "date": doc.date,
-            "site": doc.sitename}
+            "site": doc.sitename, "language": detect_language(doc.text or "", html) if doc.text else None}
 
 
 def _extract_pair(item: tuple[str, str]) -> dict[str, Any]:
@@ -141,7 +142,8 @@ def build_articles(pages: list[Page], extracted: list[dict[str, Any]], settings:
             title=e.title or res.get("title"), text=text, summary=e.summary,
             published=e.published or _parse_date(res.get("date")),
             author=e.author or res.get("author"), site=res.get("site"),
-            language=detect_language(text or "", page.html) if text else None,
+            language=(res.get("language") if extraction == "trafilatura" else
+                      detect_language(text, page.html) if text else None),
             extraction=extraction,  # type: ignore[arg-type]
             content_hash=content_hash(text) if text else None,
             fetch_status=page.http_status, fetch_error=error, fetched_at=now))
