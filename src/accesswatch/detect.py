@@ -35,16 +35,17 @@ import ahocorasick
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
-DETECTOR_VERSION = "rules-5"
+DETECTOR_VERSION = "rules-6"
 
 # ------------------------------------------------------------------ triggers
 # Each action's pattern; the combined pattern tags the match with a group per action.
 _W = r"(?:[\w'’]+[\s-]+){0,3}?"  # up to three words in between
 _ACTION_PATTERNS: dict[str, str] = {
-    "restore": r"restor(?:e|ed|es|ing)\b|reinstat\w+|re-?enabl\w+|regain(?:ed|s|ing)?\b|"
+    "restore": r"restor(?:e|ed|es|ing)\b|reinstat\w+|re-?enabl\w+|regain(?:ed|s|ing)?\b|unfro(?:ze|zen)\b|unblock(?:ed|s|ing)?\b|"
+               r"reopen(?:ed|s|ing)?\s+(?:[\w'’]+\s+){0,2}?access\b|"
                r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b",
-    "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
-    "suspend": r"suspen(?:d|ded|ds|ding|sion)\b",
+    "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|put\s+(?:[\w'’.]+\s+){1,3}?on\s+notice\b|cease[- ]and[- ]desist|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
+    "suspend": r"suspen(?:d|ded|ds|ding|sion)\b|paus(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:access|accounts?|api)\b",
     "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
               r"los(?:t|e|es|ing)\s+(?-i:(?=[A-Z]))|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
               r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+" + _W + r"(?:access|api|models?)\b|"
@@ -55,16 +56,25 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available)\b|"
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
               r"(?:denied|loses|removed|disabled|withdr[ae]w|withdrawn|pulled)\s+(?:\w+\s+){0,2}?(?:access|api\s+keys?)\b|"
-              r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b",
+              r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b|"
+              # the idioms reporters reach for
+              r"turn(?:ed|s|ing)?\s+off\s+(?:the\s+)?(?:tap|spigot|faucet|access)\b|pull(?:ed|s|ing)?\s+the\s+rug\b|"
+              r"disabl(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:keys?|credentials|accounts?|access)\b|"
+              r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’]+\s+){0,3}?(?:accounts?|access|keys?)\b|cut(?:s|ting)?\s+ties\b|"
+              r"(?:fenc|wall)(?:ed|es|ing)?\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
+              r"shut(?:s|ting)?\s+down\s+(?:[\w'’]+\s+){0,2}?access\b|clos(?:ed|es|ing)\s+(?:off\s+)?(?:[\w'’]+\s+){0,2}?access\b|"
+              r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b",
     # "our access to the v0 API would end within hours": the access is the subject
     "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
              r"shut\s+out\b",
-    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
+                r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
+                r"(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:access|use|usage|requests)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
-    "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
+    "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
              r"alleg(?:e|ed|es|ing|ation|ations)\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
@@ -72,7 +82,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
     # lawsuits count only as borderline evidence (a platform suing an AI firm over data)
     "sue": r"\bsu(?:e|es|ed|ing)\b|lawsuit",
-    "complain": r"complain(?:ed|s|ing)?\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
+    "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
                 r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
                 r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b",
 }
@@ -82,7 +92,8 @@ _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.item
 # pass over the lower-cased text. The full trigger pattern (with its look-aheads) is then
 # only tried at those offsets: scanning whole articles with it costs ~20x more.
 _STEM_WORDS = (
-    "revo capp access cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
+    "revo capp access froze freez frozen unfro unblock reopen paus fenc wall switch clos dropp downgrad tighten put "
+    "cease audit cried cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
