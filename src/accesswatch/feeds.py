@@ -21,7 +21,7 @@ import httpx
 
 from .config import FeedSettings, HttpSettings
 from .errors import FeedParseError, FetchError
-from .fetch import HttpClient, status_error
+from .fetch import HttpClient, mostly_utf8, status_error
 from .models import Entry, FeedResult, FeedSpec, FeedState
 from .urls import canonicalize_url
 
@@ -198,13 +198,103 @@ def defuse_entities(body: bytes) -> tuple[bytes, int]:
     return text.encode(codec, errors), dropped
 
 
+# ---------------------------------------------------------------- bounded work
+# feedparser parses every entry (about 0.3 ms each, more with dates and HTML), and only the
+# first max_entries_per_feed are used: a 10 MB feed of 60,000 tiny items would cost ~20 s.
+_ENTRY_END = re.compile(r"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+
+
+def _mask_opaque(text: str) -> str | None:
+    """``text`` with CDATA sections and comments blanked out (same length), so that markup
+    quoted inside them is not mistaken for tags; None if one is unterminated. Linear time."""
+    out: list[str] = []
+    pos = 0
+    nxt = {"<![CDATA[": text.find("<![CDATA["), "<!--": text.find("<!--")}
+    closers = {"<![CDATA[": "]]>", "<!--": "-->"}
+    while True:
+        live = [(at, opener) for opener, at in nxt.items() if at >= 0]
+        if not live:
+            break
+        at, opener = min(live)
+        end = text.find(closers[opener], at + len(opener))
+        if end < 0:
+            return None
+        end += len(closers[opener])
+        out += [text[pos:at], " " * (end - at)]
+        pos = end
+        for o in nxt:  # refresh the openers we have passed (each is searched for once per hit)
+            if 0 <= nxt[o] < pos:
+                nxt[o] = text.find(o, pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def limit_entries(body: bytes, limit: int) -> tuple[bytes, int]:
+    """Cut the document after its ``limit``-th item/entry, keeping what follows the last one
+    (the closing tags), so feedparser sees the same first entries and no more. Returns
+    (body, number of entries cut). Tags quoted inside CDATA sections or comments do not count;
+    a document with an unterminated one is left alone."""
+    codec = _xml_codec(body)
+    codec, errors = (codec, "surrogatepass") if codec and codec.startswith("utf") else (codec or "latin-1", "strict")
+    try:
+        text = body.decode(codec, errors)
+    except UnicodeDecodeError:
+        return body, 0
+    if sum(1 for _ in _ENTRY_END.finditer(text)) <= limit:  # an upper bound: usually the end
+        return body, 0
+    masked = _mask_opaque(text)
+    if masked is None:
+        return body, 0
+    ends = [m.end() for m in _ENTRY_END.finditer(masked)]
+    if len(ends) <= limit:
+        return body, 0
+    cut, last = ends[limit - 1], ends[-1]
+    return (text[:cut] + text[last:]).encode(codec, errors), len(ends) - limit
+
+
+_XML_DECL_ENCODING = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)")
+
+
+def repair_utf8(body: bytes, headers: dict[str, str]) -> tuple[bytes, int]:
+    """A feed that is UTF-8 (declared or by default) apart from a few stray bytes gets U+FFFD
+    for those, instead of feedparser re-reading the whole document as windows-1252 (which
+    garbles every correct non-ASCII character). Returns (body, number of bytes replaced)."""
+    if _xml_codec(body) is not None:
+        return body, 0
+    ctype = headers.get("content-type", "").lower()
+    http_charset = ctype.split("charset=")[-1].split(";")[0].strip().strip("\"'") if "charset=" in ctype else None
+    m = _XML_DECL_ENCODING.match(body[:300])
+    xml_charset = m.group(1).decode("ascii").lower() if m else None
+    if any(c not in (None, "utf-8", "utf8") for c in (http_charset, xml_charset)):
+        return body, 0
+    try:
+        body.decode("utf-8")
+        return body, 0
+    except UnicodeDecodeError:
+        pass
+    text = mostly_utf8(body)
+    if text is None:
+        return body, 0
+    return text.encode("utf-8"), text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
+
+
+def _feedparse(body: bytes, headers: dict[str, str]) -> Any:
+    """feedparser.parse; its own crashes on hostile input (e.g. ValueError for a NUL in the
+    declared encoding name) make the feed unusable, not the run."""
+    try:
+        return feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    except Exception as e:
+        raise FeedParseError(f"feedparser failed: {type(e).__name__}: {e}") from e
+
+
 def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: str,
                limit: int) -> tuple[list[Entry], str | None]:
     """Parse feed bytes; return (entries, warning). Raise FeedParseError when unusable."""
     body, dropped = defuse_entities(body)
+    body, cut = limit_entries(body, limit)
+    body, replaced = repair_utf8(body, headers)
     # feedparser resolves relative links against content-location; give it the real URL.
-    parsed = feedparser.parse(body, response_headers={**headers, "content-location": base_url},
-                              sanitize_html=True, resolve_relative_uris=True)
+    parsed = _feedparse(body, {**headers, "content-location": base_url})
     warning = None
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if exc is not None:
@@ -214,16 +304,16 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, base_url: s
         # which turns a UTF-16/32 feed without non-ASCII text into NUL-riddled garbage, and a
         # wrong charset parameter can do the same. RFC 7303 lets the BOM / XML declaration
         # decide instead: try that once before calling the body unusable.
-        retry = feedparser.parse(body, response_headers={**headers, "content-location": base_url,
-                                                         "content-type": "application/xml"},
-                                 sanitize_html=True, resolve_relative_uris=True)
+        retry = _feedparse(body, {**headers, "content-location": base_url, "content-type": "application/xml"})
         if retry.entries or retry.get("version"):
             parsed = retry
             warning = (f"content-type {headers['content-type']!r} ignored: "
                        f"the document's own encoding declaration was used ({warning})")
             exc = retry.get("bozo_exception") if retry.get("bozo") else None
-    if dropped:
-        warning = f"dropped {dropped} unsafe entity declaration(s)" + (f"; {warning}" if warning else "")
+    notes = [f"dropped {dropped} unsafe entity declaration(s)" if dropped else "",
+             f"{cut} entries past the first {limit} not parsed" if cut else "",
+             f"{replaced} invalid UTF-8 byte(s) replaced" if replaced else "", warning or ""]
+    warning = "; ".join(n for n in notes if n) or None
     if not parsed.entries and not parsed.get("version"):
         # nothing usable: an HTML page, an empty body, XML that is not a feed
         cause = exc if isinstance(exc, BaseException) else None

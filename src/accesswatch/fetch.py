@@ -3,7 +3,8 @@
 Every request goes through :class:`HttpClient.get`, which
 - allows only http/https,
 - resolves the host and refuses loopback/private/link-local/reserved addresses unless the
-  host is in ``http.allowed_private_hosts`` (checked again on every redirect hop),
+  host name, or every such address it resolves to, is in ``http.allowed_private_hosts``
+  (checked again on every redirect hop),
 - follows at most ``max_redirects`` redirects itself,
 - caps the decoded body at ``max_bytes``: gzip/deflate are decoded here, never more than the
   cap at a time (so a gzip bomb stops at the cap without ever inflating past it), and
@@ -115,8 +116,9 @@ async def check_url(url: str, allowed_private_hosts: Iterable[str] = ()) -> None
         addresses = sorted({info[4][0].split("%")[0] for info in infos})
     private = [a for a in addresses if not is_public_address(a)]
     if private and not _allowed(host, port, private, allowed_private_hosts):
+        unlisted = [a for a in private if not _allowed(a, port, [a], allowed_private_hosts)]
         raise BlockedURLError(
-            f"{host} resolves to non-public address {private[0]}; refused "
+            f"{host} resolves to non-public address {(unlisted or private)[0]}; refused "
             "(add it to http.allowed_private_hosts to allow)")
 
 
@@ -140,7 +142,9 @@ class _BoundedDecoder:
             self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
         elif self.coding == "deflate":
             self._z = zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped; raw deflate below
-        self._first = True
+        # "deflate" means zlib-wrapped, but some servers send raw deflate: until the 2-byte
+        # zlib header has been accepted, keep what was fed so it can be replayed as raw.
+        self._undecided: bytearray | None = bytearray() if self.coding == "deflate" else None
 
     def decode(self, data: bytes, limit: int) -> Iterator[bytes]:
         """Decoded pieces of ``data``; stops as soon as ``limit`` + 1 bytes came out."""
@@ -152,12 +156,16 @@ class _BoundedDecoder:
             try:
                 out = self._z.decompress(data, limit + 1 - produced)
             except zlib.error as e:
-                if self.coding == "deflate" and self._first:  # servers that send raw deflate
+                if self._undecided is not None:  # not zlib: raw deflate, from the first byte
+                    data = bytes(self._undecided) + data
+                    self._undecided = None
                     self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._first = False
                     continue
                 raise PermanentFetchError(f"cannot decode {self.coding} body ({e}): {self.url}") from None
-            self._first = False
+            if self._undecided is not None:
+                self._undecided += data[:len(data) - len(self._z.unconsumed_tail)]
+                if len(self._undecided) >= 2:  # the zlib header passed its check
+                    self._undecided = None
             produced += len(out)
             if out:
                 yield out
@@ -233,6 +241,8 @@ class HttpClient:
             raise TransientFetchError(f"{type(e).__name__}: {e or 'connection failed'}: {url}") from None
         except httpx.HTTPError as e:  # protocol oddities, decoding errors
             raise PermanentFetchError(f"{type(e).__name__}: {e}: {url}") from None
+        except httpx.InvalidURL as e:  # e.g. "Location: javascript:..." (httpx parses it eagerly)
+            raise PermanentFetchError(f"invalid URL or redirect target ({e}): {url}") from None
 
     async def _get(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None,
                    accept: Callable[[str], bool] | None) -> Response:
@@ -272,6 +282,15 @@ def accept_html(content_type: str) -> bool:
     return ctype in HTML_TYPES or ctype == ""
 
 
+def _known_codec(name: str | None) -> bool:
+    import codecs
+
+    try:
+        return name is not None and bool(codecs.lookup(name))
+    except LookupError:
+        return False
+
+
 def sniff_binary(body: bytes) -> str | None:
     """The name of a binary format ``body`` starts with (PDF, images, archives), else None."""
     head = body[:16]
@@ -285,14 +304,34 @@ def sniff_binary(body: bytes) -> str | None:
     return None
 
 
+def mostly_utf8(body: bytes) -> str | None:
+    """The text of a body that is UTF-8 apart from a few stray bytes (a windows-1252 quote
+    pasted into a UTF-8 page), with U+FFFD for those; None when it looks like another encoding
+    (invalid sequences and no valid non-ASCII ones: let charset detection have it)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
+    good = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+    return text if good >= max(bad, 1) else None
+
+
 def decode_html(body: bytes, content_type: str | None) -> str:
-    """Bytes to text: the declared charset when it works, else trafilatura's detection."""
+    """Bytes to text: the declared charset when it works, else UTF-8 when the body mostly is,
+    else trafilatura's detection."""
+    charset = None
     if content_type and "charset=" in content_type.lower():
         charset = content_type.lower().split("charset=")[-1].split(";")[0].strip().strip("\"'")
         try:
             return body.decode(charset)
         except (LookupError, UnicodeDecodeError):
             pass
+    if charset in (None, "utf-8", "utf8") or not _known_codec(charset):
+        text = mostly_utf8(body)
+        if text is not None:
+            return text
     from trafilatura.utils import decode_file  # import here: trafilatura is slow to import
 
     return decode_file(body)

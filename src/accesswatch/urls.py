@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only track where a click came from. Prefix match for "utm_" etc.
 TRACKING_PREFIXES = ("utm_", "mc_", "_hs", "pk_", "piwik_", "matomo_", "hmb_", "ga_")
@@ -13,6 +14,10 @@ TRACKING_PARAMS = frozenset({
     "rss", "feed", "feedtype", "at_medium", "at_campaign", "cid", "s_cid", "spm", "__twitter_impression",
 })
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Whitespace and control characters: percent-encoded in the path (else a path ending in a
+# space would lose it on the next pass, which strips the URL), refused in the host.
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f-\x9f\s]")
+_BAD_HOST_CHAR = re.compile(r"[\x00-\x20\x7f-\x9f\s<>\"{}|\\^`%]")
 
 
 def _is_tracking(name: str) -> bool:
@@ -47,12 +52,15 @@ def canonicalize_url(url: str, base: str | None = None) -> str | None:
         host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
         host = host.lower()
+    if _BAD_HOST_CHAR.search(host):  # checked after IDNA too: nameprep maps U+00A0 to a space
+        return None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     query.sort()
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+    path = _UNSAFE_IN_PATH.sub(lambda m: quote(m.group(), safe=""), parts.path or "/")
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
 def host_of(url: str) -> str:
