@@ -41,7 +41,7 @@ class HttpSettings(_Section):
     read_timeout_seconds: PositiveFloat = 20
     total_timeout_seconds: PositiveFloat = 45
     max_page_bytes: PositiveInt = 5_000_000
-    max_feed_bytes: PositiveInt = 4_000_000
+    max_feed_bytes: PositiveInt = 5_000_000
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     concurrency: Annotated[int, Field(gt=0, le=256)] = 16
     per_host_concurrency: Annotated[int, Field(gt=0, le=64)] = 2
