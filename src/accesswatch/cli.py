@@ -10,7 +10,7 @@ import io
 import json
 import os
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -187,10 +187,8 @@ def demo(config: ConfigOpt = None,
     counts = store.counts()
     console.print(f"Database {db}: {counts['articles']} articles, {counts['detections']} detections, "
                   f"{counts['runs']} runs.", highlight=False)
-    _, n = store.query("SELECT count(*) FROM recent_disputes")
-    cols, rows = store.query("SELECT actor || ' → ' || coalesce(target, '(class)') AS parties, action, articles, "
-                             "sources, headline FROM recent_stories")
-    console.rule(f"{len(rows)} stories from {n[0][0]} dispute articles")
+    disputes, (cols, rows) = store.demo_summary()
+    console.rule(f"{len(rows)} stories from {disputes} dispute articles")
     emit(cols, rows, Format.table)
     console.rule("Try")
     console.print(f'.venv/bin/accesswatch query --db {db} "SELECT actor, target, action, title FROM recent_disputes"\n'
@@ -217,14 +215,14 @@ def query(sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
     emit(cols, rows, format, output=output)
 
 
-def _since(value: str) -> str:
-    """'7d', '12h', '30m' -> a DuckDB interval literal."""
+def _since(value: str) -> timedelta:
+    """'7d', '12h', '30m' -> a timedelta."""
     import re
 
     m = re.fullmatch(r"\s*(\d+)\s*([dhm])\s*", value)
     if not m:
         raise typer.BadParameter("use a number and d, h or m, e.g. 7d or 12h")
-    return f"{m.group(1)} {dict(d='days', h='hours', m='minutes')[m.group(2)]}"
+    return timedelta(**{dict(d="days", h="hours", m="minutes")[m.group(2)]: int(m.group(1))})
 
 
 @app.command()
@@ -236,16 +234,8 @@ def stories(since: Annotated[str, typer.Option(help="How far back: 7d, 24h, 90m.
 
     Example: accesswatch stories --since 30d --vendor Anthropic
     """
-    interval = _since(since)
-    sql = (f"SELECT strftime(last_seen, '%Y-%m-%d %H:%M') AS last_seen, actor, action, target, reason, score, "
-           f"articles, sources, outlets, alert, headline, url FROM recent_stories "
-           f"WHERE last_seen >= now() - INTERVAL '{interval}'")
-    params: list[Any] = []
-    if vendor:
-        sql += " AND (lower(actor) = lower(?) OR lower(target) = lower(?))"
-        params = [vendor, vendor]
     try:
-        cols, rows = _store(config, db).query(sql, params)
+        cols, rows = _store(config, db).recent_stories(_since(since), vendor)
     except AccessWatchError as e:
         _fail(e)
     emit(cols, rows, format, title=f"stories since {since}", output=output)

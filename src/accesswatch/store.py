@@ -776,6 +776,24 @@ class Store:
                 counts[t] = int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
         return counts
 
+    def recent_stories(self, since: timedelta, vendor: str | None = None,
+                       now: datetime | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Stories seen within ``since``, optionally naming ``vendor`` (actor or target)."""
+        sql = ("SELECT strftime(last_seen, '%Y-%m-%d %H:%M') AS last_seen, actor, action, target, reason, score, "
+               "articles, sources, outlets, alert, headline, url FROM recent_stories WHERE last_seen >= ?")
+        params: list[Any] = [(now or datetime.now(UTC)) - since]
+        if vendor:
+            sql += " AND (lower(actor) = lower(?) OR lower(target) = lower(?))"
+            params += [vendor, vendor]
+        return self.query(sql, params)
+
+    def demo_summary(self) -> tuple[int, tuple[list[str], list[tuple[Any, ...]]]]:
+        """(dispute articles, stories table) for the end of `accesswatch demo`."""
+        _, n = self.query("SELECT count(*) FROM recent_disputes")
+        return int(n[0][0]), self.query(
+            "SELECT actor || ' → ' || coalesce(target, '(class)') AS parties, action, articles, sources, headline "
+            "FROM recent_stories")
+
     def article_count(self) -> int:
         with self.connect(read_only=True) as con:
             return int(con.execute("SELECT count(*) FROM articles").fetchone()[0])
