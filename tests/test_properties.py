@@ -295,3 +295,26 @@ def test_mostly_utf8_reads_valid_utf8_exactly(text: str) -> None:
 def test_mostly_utf8_never_raises(data: bytes) -> None:
     out = mostly_utf8(data)
     assert out is None or isinstance(out, str)
+
+
+# ---------------------------------------------------------------- Slack escaping
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from accesswatch.alerts import escape, story_message  # noqa: E402
+
+_MENTIONY = _st.text(alphabet=_st.sampled_from(list("<>&!@#|*_~`:/ abcUHchannelre0123")), max_size=60)
+
+
+@_given(_MENTIONY, _MENTIONY)
+def test_slack_escaping_never_lets_a_control_sequence_through(headline: str, evidence: str) -> None:
+    text = escape(headline)
+    assert "<" not in text and ">" not in text
+    assert text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").count("&") == 0
+    # every piece of article text in a story message is escaped; the only raw <...> is our link
+    fallback, blocks = story_message({"headline": headline, "url": "https://example.com/a", "actor": "A",
+                                      "target": "B", "action": "revoke", "evidence": evidence, "score": 0.9})
+    rendered = fallback + " ".join(str(b) for b in blocks)
+    for token in ("<!channel>", "<!here>", "<!everyone>", "<@U"):
+        assert token not in rendered
+    assert rendered.count("<") == rendered.count("<https://example.com/a|")
