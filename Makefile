@@ -45,8 +45,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src flows tests
-	$(BIN)/ruff format --check src flows tests
+	$(BIN)/ruff check src flows tests bench
 
 clean:
 	rm -rf $(VENV) data

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq

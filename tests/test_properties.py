@@ -301,14 +301,15 @@ def test_mostly_utf8_never_raises(data: bytes) -> None:
 from hypothesis import given as _given  # noqa: E402
 from hypothesis import strategies as _st  # noqa: E402
 
-from accesswatch.alerts import escape, story_message  # noqa: E402
+from accesswatch.alerts import escape as slack_escape  # noqa: E402
+from accesswatch.alerts import story_message  # noqa: E402
 
 _MENTIONY = _st.text(alphabet=_st.sampled_from(list("<>&!@#|*_~`:/ abcUHchannelre0123")), max_size=60)
 
 
 @_given(_MENTIONY, _MENTIONY)
 def test_slack_escaping_never_lets_a_control_sequence_through(headline: str, evidence: str) -> None:
-    text = escape(headline)
+    text = slack_escape(headline)
     assert "<" not in text and ">" not in text
     assert text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").count("&") == 0
     # every piece of article text in a story message is escaped; the only raw <...> is our link

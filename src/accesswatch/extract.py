@@ -91,7 +91,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     under `serve`): starting workers and loading trafilatura's date parser costs ~1.5 s per
     pool, which a pool per batch paid again and again."""
     global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != workers or getattr(_POOL, "_broken", False):
+    if _POOL is None or workers != _POOL_SIZE or getattr(_POOL, "_broken", False):
         if _POOL is not None:
             _POOL.shutdown(cancel_futures=True)
         _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

@@ -28,8 +28,8 @@ import duckdb
 import pyarrow as pa
 
 from .errors import StoreBusyError, StoreError
-from .models import Article, Detection, Entry, FeedResult, FeedSpec, FeedState, RunCounts
 from .health import Notice
+from .models import Article, Detection, Entry, FeedResult, FeedSpec, FeedState, RunCounts
 from .stories import PlannedAlert, Story, StoryArticle, StoryChange
 
 log = logging.getLogger(__name__)

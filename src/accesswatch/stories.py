@@ -20,7 +20,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-
 from typing import TYPE_CHECKING
 
 from datasketch import MinHash
