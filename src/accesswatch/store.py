@@ -508,25 +508,17 @@ class Store:
             offset += len(rows)
 
     # ------------------------------------------------------------ stories
-    def story_candidates(self, since: datetime, labels: Sequence[str]) -> list[StoryArticle]:
+    def story_candidates(self, since: datetime, labels: Sequence[str]) -> list[dict[str, Any]]:
         """Detected disputes fetched since ``since`` that are in no story yet (so a run that
-        died before grouping is caught up by the next one)."""
-        with self.connect(read_only=True) as con:
-            rows = con.execute("""
-                SELECT a.article_id, a.url, a.title, a.site, coalesce(a.published, a.fetched_at), d.actor, d.target,
-                       d.action, d.reason, d.label, d.score, d.evidence, a.text
-                FROM articles a JOIN latest_detections d USING (article_id)
-                WHERE a.fetched_at >= $1 AND d.label IN (SELECT unnest($2::VARCHAR[]))
-                  AND a.article_id NOT IN (SELECT article_id FROM story_articles)
-            """, [since, list(labels)]).fetchall()
-        from .stories import minhash_of
-        from .urls import host_of
-
-        # a source is the site's own name when the page gives one (several sites can share a
-        # host, e.g. a publisher's brands), else the host
-        return [StoryArticle(article_id=r[0], url=r[1], title=r[2], host=r[3] or host_of(r[1]), seen_at=_ts(r[4]),
-                             actor=r[5], target=r[6], action=r[7], reason=r[8], label=r[9], score=r[10],
-                             evidence=_quote(r[11], r[2]), minhash=minhash_of(r[12])) for r in rows]
+        died before grouping is caught up by the next one), with their text and evidence."""
+        cols, rows = self.query("""
+            SELECT a.article_id, a.url, a.title, a.site, coalesce(a.published, a.fetched_at) AS seen_at, d.actor,
+                   d.target, d.action, d.reason, d.label, d.score, d.evidence, a.text
+            FROM articles a JOIN latest_detections d USING (article_id)
+            WHERE a.fetched_at >= ? AND d.label IN (SELECT unnest(?::VARCHAR[]))
+              AND a.article_id NOT IN (SELECT article_id FROM story_articles)
+        """, [since, list(labels)])
+        return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def open_stories(self, since: datetime) -> list[Story]:
         """Stories whose last article is newer than ``since``, with their articles."""
@@ -797,12 +789,6 @@ class Store:
     def article_count(self) -> int:
         with self.connect(read_only=True) as con:
             return int(con.execute("SELECT count(*) FROM articles").fetchone()[0])
-
-
-def _quote(evidence: Sequence[str] | None, title: str | None) -> str | None:
-    """The evidence sentence to quote: the first one that is not the headline itself."""
-    ev = list(evidence or [])
-    return next((e for e in ev if e != title), ev[0] if ev else None)
 
 
 def _article_row(a: Article) -> dict[str, Any]:

@@ -230,11 +230,32 @@ def policy_from(settings: AlertSettings) -> AlertPolicy:
                        watch_vendors=tuple(settings.watch_vendors), mute_vendors=tuple(settings.mute_vendors))
 
 
+def _quote(evidence: Sequence[str] | None, title: str | None) -> str | None:
+    """The evidence sentence to quote: the first one that is not the headline itself."""
+    ev = list(evidence or [])
+    return next((e for e in ev if e != title), ev[0] if ev else None)
+
+
+def candidate_from_row(r: dict[str, object]) -> StoryArticle:
+    """A stored dispute article (store.story_candidates row) as the story stage needs it. The
+    source is the site's own name when the page gives one (a publisher's brands can share a
+    host), else the host."""
+    from .urls import host_of
+
+    return StoryArticle(
+        article_id=str(r["article_id"]), url=str(r["url"]), title=r["title"],  # type: ignore[arg-type]
+        host=str(r["site"] or host_of(str(r["url"]))), seen_at=r["seen_at"],  # type: ignore[arg-type]
+        actor=r["actor"], target=r["target"], action=r["action"], reason=r["reason"],  # type: ignore[arg-type]
+        label=str(r["label"]), score=float(r["score"]),  # type: ignore[arg-type]
+        evidence=_quote(r["evidence"], r["title"]), minhash=minhash_of(r["text"]))  # type: ignore[arg-type]
+
+
 def update_stories(store: Store, settings: AlertSettings, now: datetime) -> list[StoryChange]:
     """The story stage: read candidates and open stories, decide (the pure functions above),
     write stories and their pending alerts in one transaction."""
     window = timedelta(days=settings.story_window_days)
-    candidates = store.story_candidates(now - timedelta(days=30), ("positive", "borderline"))
+    candidates = [candidate_from_row(r) for r in
+                  store.story_candidates(now - timedelta(days=30), ("positive", "borderline"))]
     if not candidates:
         return []
     open_ = store.open_stories(now - 2 * window - timedelta(days=30))
