@@ -86,7 +86,6 @@ _ACTION_PATTERNS: dict[str, str] = {
                 r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
                 r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b",
 }
-_ACTIONS = list(_ACTION_PATTERNS)
 _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.items()), re.IGNORECASE)
 # Cheap prefilter: the word stems that begin every trigger, found with one Aho-Corasick
 # pass over the lower-cased text. The full trigger pattern (with its look-aheads) is then
@@ -172,7 +171,6 @@ _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "custom
 CLASS_TARGET = "<class of companies>"  # internal marker; reported as target None
 _GENERIC_TARGET = re.compile(r"\b(?:the|a|its|their)\s+(?:\w+\s+)?(?:startup|rival|competitor|company|firm|lab|"
                              r"customer|partner|editor|app|developer|reseller)\b", re.I)
-_SENT_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
 _PROPER = re.compile(r"\b[A-Z][\w&.-]*[a-z0-9][\w&.-]*(?:\s+(?:AI|Labs?|Technolog(?:y|ies)|Systems|Software|Robotics|"
                      r"Networks|Holdings|Group|Intelligence|Inc\.?|[A-Z][\w&.-]+))*")
 _NOT_ORG = frozenset(
@@ -215,7 +213,6 @@ _REASONS: list[tuple[str, re.Pattern[str]]] = [
     ("abuse", re.compile(r"\babus\w+|misus\w+", re.I)),
     ("security", re.compile(r"\bsecurity\s+(?:concerns?|reasons?|risks?)\b", re.I)),
 ]
-_REASON_FIX = {"benchmark": "terms violation"}
 
 # Function words that make up much of any English text: tells English from other
 # languages without a model.
@@ -254,24 +251,6 @@ def is_english(text: str) -> bool:
     if len(words) < 8:
         return hits > 0
     return hits / len(words) >= 0.08
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENT_END.split(text) if s and len(s.strip()) > 2]
-
-
-def _sentence_spans(text: str, positions: Iterable[int]) -> list[tuple[int, int]]:
-    """The (start, end) of each sentence holding one of ``positions``, in order, unique."""
-    bounds = [0] + [m.end() for m in _SENT_END.finditer(text)] + [len(text)]
-    spans: list[tuple[int, int]] = []
-    import bisect
-
-    for p in positions:
-        i = bisect.bisect_right(bounds, p) - 1
-        span = (bounds[i], bounds[min(i + 1, len(bounds) - 1)])
-        if not spans or spans[-1] != span:
-            spans.append(span)
-    return spans
 
 
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")

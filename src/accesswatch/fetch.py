@@ -26,7 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -377,7 +377,3 @@ def fetch_pages(entries: list[Entry], settings: HttpSettings) -> list[Page]:
     if not entries:
         return []
     return asyncio.run(fetch_pages_async(entries, settings))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

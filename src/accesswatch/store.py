@@ -456,18 +456,6 @@ class Store:
                 "SELECT guid FROM entries WHERE guid IN (SELECT unnest($1::VARCHAR[]))", [guids]).fetchall()}
         return known_urls, known_guids
 
-    def record_sightings(self, entries: Sequence[Entry], now: datetime) -> int:
-        """Remember every (guid -> article) seen, so a guid is never processed twice."""
-        if not entries:
-            return 0
-        tbl = pa.Table.from_pylist([{"guid": e.guid, "article_id": e.article_id, "feed": e.feed,
-                                     "first_seen_at": now} for e in entries], schema=ENTRY_SCHEMA)
-        with self.transaction() as con:
-            con.register("incoming", tbl)
-            before = con.execute("SELECT count(*) FROM entries").fetchone()[0]
-            con.execute("INSERT INTO entries BY NAME SELECT * FROM incoming ON CONFLICT DO NOTHING")
-            return con.execute("SELECT count(*) FROM entries").fetchone()[0] - before
-
     # ------------------------------------------------------------ articles and detections
     def save_batch(self, articles: Sequence[Article], detections: Sequence[tuple[str, Detection]],
                    entries: Sequence[Entry], run_id: str, now: datetime) -> int:
@@ -711,10 +699,6 @@ class Store:
                 return [], []
             cols = [d[0] for d in cur.description]
             return cols, cur.fetchall()
-
-    def query_arrow(self, sql: str) -> pa.Table:
-        with self.connect(read_only=True) as con:
-            return con.execute(sql).fetch_arrow_table()
 
     def counts(self) -> dict[str, int]:
         with self.connect(read_only=True) as con:

@@ -87,12 +87,9 @@ def serve_site(port: int | None = DEFAULT_PORT) -> Iterator[str]:
     stay the same from one ``make demo`` to the next; when the whole range is taken, any free
     port is used. ``port=None``: any free port (tests).
     """
-    if port is not None:
-        # the first free port of a small fixed range, so that a busy 8765 still gives the same
-        # address (and article URLs) from one demo run to the next
-        port = next((p for p in range(port, port + 10) if _port_free(p)), 0)
-    else:
-        port = 0
+    # the first free port of a small fixed range, so that a busy 8765 still gives the same
+    # address (and article URLs) from one demo run to the next
+    port = next((p for p in range(port, port + 10) if _port_free(p)), 0) if port is not None else 0
     handler = type("Handler", (_Handler,), {})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
