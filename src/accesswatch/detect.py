@@ -29,13 +29,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import ahocorasick
 
+from .calibrate import Model, RuleView, features, load_model
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
-DETECTOR_VERSION = "rules-6"
+RULES_VERSION = "rules-7"
+_MODEL = load_model()
+# The stored version names the rules and the calibration model's weights: a retrained
+# model is a new detector version (``accesswatch redetect``).
+DETECTOR_VERSION = f"{RULES_VERSION}+{_MODEL.meta.get('id', 'lr')}" if _MODEL is not None else RULES_VERSION
+del _MODEL
 
 # ------------------------------------------------------------------ triggers
 # Each action's pattern; the combined pattern tags the match with a group per action.
@@ -43,7 +50,9 @@ _W = r"(?:[\w'’]+[\s-]+){0,3}?"  # up to three words in between
 _ACTION_PATTERNS: dict[str, str] = {
     "restore": r"restor(?:e|ed|es|ing)\b|reinstat\w+|re-?enabl\w+|regain(?:ed|s|ing)?\b|unfro(?:ze|zen)\b|unblock(?:ed|s|ing)?\b|"
                r"reopen(?:ed|s|ing)?\s+(?:[\w'’]+\s+){0,2}?access\b|"
-               r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b",
+               r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b|"
+               r"(?:give|gives|gave|giving|hand(?:s|ed)?)\s+(?:[\w'’.-]+\s+){0,4}?access\s+back\b|access\s+(?:is|was|has\s+been)\s+back\b|"
+               r"(?:available|usable|working|accessible)\s+again\b|(?:is|are|was|were)\s+back\s+on\s+(?-i:(?=[A-Z]))",
     "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|put\s+(?:[\w'’.]+\s+){1,3}?on\s+notice\b|cease[- ]and[- ]desist|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
     "suspend": r"suspen(?:d|ded|ds|ding|sion)\b|paus(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:access|accounts?|api)\b",
     "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
@@ -63,20 +72,31 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’]+\s+){0,3}?(?:accounts?|access|keys?)\b|cut(?:s|ting)?\s+ties\b|"
               r"(?:fenc|wall)(?:ed|es|ing)?\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
               r"shut(?:s|ting)?\s+down\s+(?:[\w'’]+\s+){0,2}?access\b|clos(?:ed|es|ing)\s+(?:off\s+)?(?:[\w'’]+\s+){0,2}?access\b|"
-              r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b",
+              r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b|"
+              r"sever(?:s|ed|ing)?\b|\bax(?:e|es|ed|ing)\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api|accounts?|keys?)\b|"
+              r"halt(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api|use|usage|service|accounts?)\b|"
+              r"kill(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api\s+keys?|accounts?)\b|"
+              r"pull(?:s|ed|ing)?\s+(?-i:[A-Z][\w.-]*)\s+(?:[\w.-]+\s+){0,2}?from\s+(?-i:(?=[A-Z]))|"
+              r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+the\s+door\s+on\b|"
+              r"cut(?:s|ting)?\s+(?:[\w'’.-]+\s+){1,2}?loose\b|show(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){1,3}?the\s+door\b",
     # "our access to the v0 API would end within hours": the access is the subject
     "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
-             r"shut\s+out\b",
-    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
+             r"shut\s+out\b|blacklist\w*|de-?platform\w*|turn(?:s|ed|ing)?\s+away\b|"
+             r"(?:stop|stops|stopped|stopping|prevent|prevents|prevented|preventing|keep|keeps|kept|keeping)\s+(?:[\w'’.-]+\s+){1,3}?"
+             r"from\s+(?:using|accessing|tapping|calling|querying|building\s+on)\b|"
+             r"den(?:y|ies|ied|ying)\s+(?:[\w'’.-]+\s+){1,3}?access\b|"
+             r"refus(?:e|es|ed|ing)\s+to\s+(?:sell|serve|provide|offer|supply|license)\b",
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown\s+on\b|"
+                r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
                 r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
                 r"(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
-                r"limit(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:access|use|usage|requests)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
+                r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
-             r"alleg(?:e|ed|es|ing|ation|ations)\b",
+             r"alleg(?:e|ed|es|ing|ation|ations)\b|(?:has|have|had|found|saw|seen|cited|citing|gathered)\s+(?:some\s+|clear\s+)?evidence\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
     "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
@@ -96,7 +116,10 @@ _STEM_WORDS = (
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
-    "disappoint unfair anticompet anti-compet denounc condemn called sue suing lawsuit").split()
+    "disappoint unfair anticompet anti-compet denounc condemn called sue suing lawsuit "
+    "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
+    "deny denies denied denying refus give gave giving hand available usable working accessible is are was were "
+    "slam show has have had found saw seen cited citing gathered").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -320,7 +343,8 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                 and not sentence[near[-1].end:vs].strip(" '’s")
                 and re.match(r"^(?:'s|’s)\s+$", sentence[near[-2].end:near[-1].start])):
             return near[-2], near[-1]
-    if (_NOUN_FORMS.match(word) and before and before[-1].known and before[-1].is_ai
+    verb_use = bool(after) and not sentence[ve:after[0].start].strip()  # "OpenAI bans ByteDance": a verb
+    if (_NOUN_FORMS.match(word) and before and before[-1].known and before[-1].is_ai and not verb_use
             and _MODIFIES.match(sentence[before[-1].end:vs])):
         # "Google Gemini API account suspension": the modifier is the actor; the target comes
         # from the article (a statement "from Moonshot AI")
@@ -664,8 +688,30 @@ def _pair_score(evs: list[_Evidence], actor: str | None, target: str | None) -> 
     return 1 - miss
 
 
-def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float = 0.5) -> Detection:
-    """Classify one article. ``title`` None: the text's first line is the headline."""
+def version_of(model: Model | None) -> str:
+    return f"{RULES_VERSION}+{model.meta.get('id', 'lr')}" if model is not None else RULES_VERSION
+
+
+_SHIPPED: Any = object()  # detect(model=...) default: the model shipped in the package
+
+
+def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float = 0.5,
+           model: Model | None = _SHIPPED) -> Detection:
+    """Classify one article. ``title`` None: the text's first line is the headline.
+    ``model``: the calibration model (default: the shipped one; None: the rules alone)."""
+    return _decide(title, text, gazetteer, threshold, load_model() if model is _SHIPPED else model, None)
+
+
+def rule_features(title: str | None, text: str | None, gazetteer: Gazetteer) -> dict[str, float] | None:
+    """The calibration model's input for one article; None when the rules found no actor
+    (such articles are negative whatever the model says). Used for training."""
+    out: list[dict[str, float]] = []
+    _decide(title, text, gazetteer, 0.5, None, out)
+    return out[0] if out else None
+
+
+def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float,
+            model: Model | None, capture: list[dict[str, float]] | None) -> Detection:
     text = text or ""
     if title is None:
         first, _, rest = text.strip().partition("\n")
@@ -682,6 +728,8 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
         return _negative(vendors)
     evidence = _merge_short_names(evidence)
     pairs = {(e.actor, e.target) for e in evidence if e.actor}
+    if not pairs:
+        return _negative(vendors)
     (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in pairs), key=lambda x: (x[1], x[0][1] is not None))
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
     pair = [e for e in evs if e.target == target or (e.unordered and e.actor in (actor, target))]
@@ -692,14 +740,35 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
             and not (actor in named and (target in named or target is None))):
         score *= 0.7  # one sentence deep in a piece whose headline is about something else: background
     score = round(score, 3)
-    if all(e.action == "complain" for e in evs):
+    complain_only = all(e.action == "complain" for e in evs)
+    if complain_only:
         score = round(score * 0.6, 3)  # a complaint with no access action behind it is not our story
     border_w = sum(e.strength for e in evs if e.borderline)
     actor_vendor = gazetteer.vendors.get(actor) if actor else None
     is_border = border_w >= 0.5 * sum(e.strength for e in evs) or (actor_vendor is not None and not actor_vendor.is_ai)
     has_class = target == CLASS_TARGET
-    if target is None and not has_class and not is_border:
-        # nobody named on the receiving end: at most borderline (a terms change, a policy)
+    # nobody named on the receiving end: at most borderline (a terms change, a policy)
+    no_target = target is None and not has_class and not is_border
+    if capture is not None or (model is not None and not is_border):
+        view = RuleView(
+            rule_score=score, action=_article_action(title, evs, evs[0]),
+            n_sentences=len({e.sentence for e in evs}), n_pair_sentences=len({e.sentence for e in pair}),
+            headline=any(e.position == 0 for e in evs), lead=any(e.position <= 2 for e in evs),
+            filled=bool(pair) and all(e.filled for e in pair), unordered=any(e.unordered for e in pair),
+            target_kind="none" if target is None else "class" if has_class else (
+                "known" if target in gazetteer.vendors else "unknown"),
+            actor_in_title=actor in named, target_in_title=target in named,
+            n_ai_vendors=sum(1 for v in vendors if (vv := gazetteer.vendors.get(v)) is not None and vv.is_ai),
+            n_pairs=len(pairs), complain_only=complain_only,
+            background=all(_BACKGROUND.search(e.sentence) for e in evs),
+            borderline_share=border_w / max(1e-9, sum(e.strength for e in evs)),
+            max_strength=max(e.strength for e in evs))
+        feats = features(view, title, text)
+        if capture is not None:
+            capture.append(feats)
+        if model is not None and not is_border:
+            score = round(model.prob(feats), 3)
+    if no_target:
         if score >= threshold and any(_TOS.search(e.sentence) for e in evs):
             is_border = True
         else:
@@ -717,7 +786,7 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
-                     detector_version=DETECTOR_VERSION)
+                     detector_version=version_of(model))
 
 
 # Other languages: only the headline and lead are read, with a small lexicon of access

@@ -11,6 +11,7 @@ articles about one event never sit on both sides: :func:`split_of`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections import Counter, defaultdict
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .detect import detect
+from .calibrate import Model, data_fingerprint, fit
+from .detect import _SHIPPED, detect, rule_features
 from .vendors import Gazetteer
 
 TEST_SHARE = 30  # percent of events held out
@@ -84,12 +86,13 @@ class Report:
                 "borderline": dict(self.borderline)}
 
 
-def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: float = 0.5) -> Report:
+def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: float = 0.5,
+             model: Model | None = _SHIPPED) -> Report:
     """Positives are the positive class; borderline records are reported apart (how the
     detector labelled them) and count as neither a hit nor a miss."""
     rep = Report()
     for rec in records:
-        d = detect(rec.get("title"), rec.get("text"), gazetteer, threshold)
+        d = detect(rec.get("title"), rec.get("text"), gazetteer, threshold, model)
         want = rec["label"]
         rep.n += 1
         rep.by_kind[rec.get("kind") or want][d.label] += 1
@@ -138,3 +141,52 @@ def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
     if gazetteer.canonical(want) is None and gazetteer.canonical(got) is None:
         return w.startswith(g + " ") or g.startswith(w + " ")
     return False
+
+
+# ------------------------------------------------------------------ the calibration model
+def _training_rows(records: list[dict[str, Any]], gazetteer: Gazetteer) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """(record, features) for every record where the rules found an actor (the others are
+    negative whatever the model says, so they teach it nothing). Borderline records are
+    left out: their label comes from the rules."""
+    out = []
+    for rec in records:
+        if rec["label"] == "borderline":
+            continue
+        feats = rule_features(rec.get("title"), rec.get("text"), gazetteer)
+        if feats is not None:
+            out.append((rec, feats))
+    return out
+
+
+def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0) -> Model:
+    """Fit the calibration model on ``records`` (the dev split by default: the test split
+    stays held out)."""
+    rows = _training_rows(records, gazetteer)
+    weights, bias = fit([f for _, f in rows], [int(r["label"] == "positive") for r, _ in rows], c)
+    meta = {"trained_on": len(rows), "records": len(records), "c": c,
+            "data": data_fingerprint(records), "splits": sorted({str(r.get("split")) for r in records})}
+    digest = hashlib.sha256(json.dumps([weights, bias], sort_keys=True).encode()).hexdigest()[:8]
+    meta["id"] = f"lr-{digest}"
+    return Model(weights, bias, meta)
+
+
+def cross_validate(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0, folds: int = 5,
+                   threshold: float = 0.5) -> Report:
+    """Out-of-fold scores: the records are dealt into ``folds`` by event, a model is trained
+    on the other folds and each record is judged by the model that never saw its event."""
+    by_fold: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        key = rec.get("event") or rec.get("id") or ""
+        by_fold[zlib.crc32(str(key).encode()) % folds].append(rec)
+    rep = Report()
+    for k in range(folds):
+        train = [r for j, rs in by_fold.items() if j != k for r in rs]
+        model = train_model(train, gazetteer, c)
+        part = evaluate(by_fold[k], gazetteer, threshold, model=model)
+        for f in ("n", "tp", "fp", "fn", "tn", "roles_checked", "actor_ok", "target_ok", "both_ok"):
+            setattr(rep, f, getattr(rep, f) + getattr(part, f))
+        rep.borderline.update(part.borderline)
+        for kind, cnt in part.by_kind.items():
+            rep.by_kind[kind].update(cnt)
+        rep.errors.extend(part.errors)
+    return rep

@@ -1,0 +1,226 @@
+"""The detector's second stage: a small logistic model that turns what the rules found into
+the article's score.
+
+The rules (accesswatch.detect) find the evidence and the roles; on their own they add the
+strengths of the evidence sentences with hand-set weights. That misjudges articles at the
+edges: a real dispute told in one hedged sentence scores 0.4, a threat-intel report that
+"disabled accounts" scores 0.5. The model reweighs the same evidence with what the article
+is about, learned from the labelled corpus:
+
+- what the rules saw: their score, the action, how many sentences, headline and lead,
+  whether the roles were named or inferred, the kind of target;
+- the article's topic cues, counted in one Aho-Corasick pass: dispute words ("spat",
+  "crackdown"), terms and competitors, distillation, statements, no-comment lines, and the
+  vocabulary of the hard negatives (outages, threat actors, lawsuits, partnerships, launches,
+  pricing, chips, regulators, funding).
+
+Explainability is kept: the evidence sentences are still the rules'. The model only moves
+the score, and only for articles where the rules found an actor. No I/O here except reading
+the shipped weights (``accesswatch/data/detector_model.json``); training
+(:func:`train`, ``accesswatch train-detector``) needs scikit-learn, the run does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+FEATURE_VERSION = "f1"
+MODEL_FILE = "detector_model.json"
+
+# Cue families: stems matched at word starts over the lower-cased article.
+_CUES: dict[str, tuple[str, ...]] = {
+    "dispute": ("spat", "feud", "row ", "rift", "clash", "standoff", "showdown", "dispute", "crackdown", "fallout",
+                "tension", "escalat", "retaliat", "hostil", "rivalr", "weaponi"),
+    "terms": ("terms of service", "terms of use", "usage polic", "commercial terms", "violat", "breach", "acceptable use"),
+    "competitor": ("compet", "rival"),
+    "distill": ("distill", "synthetic data", "train its own", "train their own", "trained on", "outputs", "exfiltrat",
+                "harvest"),
+    "access": ("access", "api", "endpoint", "keys", "key ", "credentials", "accounts", "account "),
+    "cutverb": ("cut off", "cutoff", "cut-off", "revok", "suspend", "suspension", "block", "barred", "bars ", "ban ",
+                "banned", "throttl", "rate limit", "rate-limit", "restrict", "shut off", "pulled", "yank", "terminat",
+                "no longer", "lost access", "lose access", "locked out", "kicked"),
+    "statement": ("statement", "spokesperson", "spokeswoman", "spokesman", "said in a", "wrote on", "posted on",
+                  "blog post", "disappoint", "unfair", "surprised"),
+    "no_comment": ("did not respond", "did not immediately respond", "declined to comment", "didn't respond",
+                   "could not be reached", "request for comment"),
+    "restore": ("restor", "reinstat", "regain", "back online", "again"),
+    "malicious": ("threat actor", "malicious", "scam", "fraud", "state-backed", "state-sponsored", "influence operation",
+                  "phishing", "malware", "cybercrim", "hacker", "hacking", "espionage", "north korean it", "covert",
+                  "threat intelligence", "threat report", "bad actors", "abus"),
+    "outage": ("outage", "downtime", "status page", "incident", "degraded", "elevated error", "went down", "postmortem"),
+    "lawsuit": ("lawsuit", "sued", "sues ", "suing", "court", "judge", "plaintiff", "complaint filed", "trade secret",
+                "copyright", "infring", "damages"),
+    "partnership": ("partnership", "partner", "deal", "integrat", "collaborat", "available on", "available in",
+                    "available through", "gains access", "gain access", "expanded", "multiyear"),
+    "launch": ("launch", "release", "unveil", "introduc", "rolls out", "rolled out", "rolling out", "preview",
+               "general availability", "now available", "new model"),
+    "pricing": ("price", "pricing", "per million tokens", "discount", "cheaper", "cost", "subscription tier", "plan "),
+    "regulator": ("regulator", "ftc", "commission", "antitrust", "ministry", "government", "lawmakers", "senator",
+                  "congress", "watchdog", "department of"),
+    "chips": ("chip", "gpu", "export control", "semiconductor", "nvidia h", "h20", "blackwell"),
+    "employees": ("employees", "staff", "workers", "workplace", "internal use"),
+    "crawler": ("crawler", "crawl", "scrap", "robots.txt", "bot ", "bots", "publisher"),
+    "money": ("raised", "funding", "valuation", "series a", "series b", "series c", "investors", "revenue", "ipo"),
+    "talent": ("hired", "poach", "joins ", "joined", "departure", "defect", "recruit"),
+    "deprecation": ("deprecat", "retire", "sunset", "end of life", "end-of-life", "legacy model"),
+    "china_class": ("chinese-controlled", "china-controlled", "majority-owned", "majority owned", "controlled by",
+                    "headquartered in", "unsupported region", "adversar"),
+    "hedge": ("could ", "would ", "might ", "may ", "if ", "unless ", "hypothetical", "what if", "risk of", "worr",
+              "speculat", "rumor", "rumour"),
+    "denial": ("denied", "denies", "deny", "not true", "false", "no evidence", "has not", "have not", "never "),
+}
+
+
+@lru_cache(maxsize=1)
+def _automaton() -> ahocorasick.Automaton:
+    auto = ahocorasick.Automaton()
+    entries: dict[str, list[str]] = {}
+    for fam, stems in _CUES.items():
+        for s in stems:
+            entries.setdefault(s, []).append(fam)
+    for s, fams in entries.items():
+        auto.add_word(s, (len(s), tuple(fams)))
+    auto.make_automaton()
+    return auto
+
+
+def cue_counts(text: str) -> dict[str, int]:
+    """Counts of each cue family at word starts in ``text`` (one pass)."""
+    lower = text.lower()
+    out: dict[str, int] = {}
+    for end, (n, fams) in _automaton().iter(lower):
+        start = end - n + 1
+        if start and lower[start - 1].isalnum():
+            continue
+        for f in fams:
+            out[f] = out.get(f, 0) + 1
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    """What the rules concluded about one article, as the model sees it."""
+
+    rule_score: float  # the rules' own score, after their caps
+    action: str | None
+    n_sentences: int  # evidence sentences for the chosen actor
+    n_pair_sentences: int  # ... that name the chosen target too
+    headline: bool  # evidence in the headline
+    lead: bool  # evidence in the first ~600 characters
+    filled: bool  # every role of the chosen pair came from context
+    unordered: bool
+    target_kind: str  # known | unknown | class | none
+    actor_in_title: bool
+    target_in_title: bool
+    n_ai_vendors: int
+    n_pairs: int
+    complain_only: bool
+    background: bool  # every evidence sentence reads as background
+    borderline_share: float
+    max_strength: float
+
+
+_ACTIONS = ("revoke", "suspend", "restrict", "block", "threaten", "probe", "complain", "restore")
+
+
+def _logit(p: float) -> float:
+    p = min(0.99, max(0.01, p))
+    return math.log(p / (1 - p))
+
+
+def features(view: RuleView, title: str, text: str) -> dict[str, float]:
+    """The model's input: named features (absent = 0)."""
+    f: dict[str, float] = {
+        "rule_logit": _logit(view.rule_score),
+        "rule_score": view.rule_score,
+        "n_sentences": math.log1p(view.n_sentences),
+        "n_pair_sentences": math.log1p(view.n_pair_sentences),
+        "headline": float(view.headline),
+        "lead": float(view.lead),
+        "filled": float(view.filled),
+        "unordered": float(view.unordered),
+        f"target_{view.target_kind}": 1.0,
+        "actor_in_title": float(view.actor_in_title),
+        "target_in_title": float(view.target_in_title),
+        "n_ai_vendors": math.log1p(view.n_ai_vendors),
+        "n_pairs": math.log1p(view.n_pairs),
+        "complain_only": float(view.complain_only),
+        "background": float(view.background),
+        "borderline_share": view.borderline_share,
+        "max_strength": view.max_strength,
+    }
+    if view.action in _ACTIONS:
+        f[f"action_{view.action}"] = 1.0
+    words = max(1, text.count(" ") + 1)
+    f["length"] = math.log1p(words) / 8
+    for fam, n in cue_counts(text).items():
+        f[f"cue_{fam}"] = math.log1p(n)
+    for fam, n in cue_counts(title).items():
+        f[f"title_{fam}"] = 1.0 if n else 0.0
+    return f
+
+
+@dataclass(frozen=True)
+class Model:
+    weights: dict[str, float]
+    bias: float
+    meta: dict[str, Any]
+
+    def prob(self, feats: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_json(self) -> str:
+        return json.dumps({"feature_version": FEATURE_VERSION, "bias": self.bias,
+                           "weights": dict(sorted(self.weights.items())), "meta": self.meta}, indent=1, sort_keys=True)
+
+
+def model_path() -> Path:
+    return Path(str(resources.files("accesswatch") / "data" / MODEL_FILE))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> Model | None:
+    """The shipped model, or None when there is none or it was built for other features
+    (then the rules' score stands alone)."""
+    p = Path(path) if path else model_path()
+    if not p.exists():
+        return None
+    raw = json.loads(p.read_text(encoding="utf-8"))
+    if raw.get("feature_version") != FEATURE_VERSION:
+        return None
+    return Model({k: float(v) for k, v in raw["weights"].items()}, float(raw["bias"]), raw.get("meta", {}))
+
+
+def data_fingerprint(records: Iterable[dict[str, Any]]) -> str:
+    """A hash of the training records' ids, labels and texts: a stale model is visible."""
+    h = hashlib.sha256()
+    for r in sorted(records, key=lambda r: str(r.get("id"))):
+        h.update(json.dumps([r.get("id"), r.get("label"), r.get("title"), r.get("text")], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def fit(rows: list[dict[str, float]], y: list[int], c: float = 1.0) -> tuple[dict[str, float], float]:
+    """L2 logistic regression (scikit-learn, liblinear: deterministic)."""
+    try:
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise RuntimeError("training the detector needs scikit-learn: pip install 'accesswatch[dev]'") from e
+    vec = DictVectorizer(sparse=False)
+    x = vec.fit_transform(rows)
+    clf = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
+    clf.fit(x, y)
+    names = vec.get_feature_names_out()
+    weights = {str(n): round(float(w), 6) for n, w in zip(names, clf.coef_[0], strict=True) if abs(w) > 1e-9}
+    return weights, round(float(clf.intercept_[0]), 6)
