@@ -52,7 +52,9 @@ _ACTION_PATTERNS: dict[str, str] = {
                r"reopen(?:ed|s|ing)?\s+(?:[\w'’]+\s+){0,2}?access\b|"
                r"(?:turn|switch)(?:ed|s)?\s+(?:\w+\s+)?back\s+on\b|lift(?:ed|s|ing)?\s+(?:the|its)\s+(?:ban|suspension|block|restrictions?)\b|"
                r"(?:give|gives|gave|giving|hand(?:s|ed)?)\s+(?:[\w'’.-]+\s+){0,4}?access\s+back\b|access\s+(?:is|was|has\s+been)\s+back\b|"
-               r"(?:available|usable|working|accessible)\s+again\b|(?:is|are|was|were)\s+back\s+on\s+(?-i:(?=[A-Z]))",
+               r"(?:available|usable|working|accessible)\s+again\b|"
+               r"back\s+on\s+(?-i:(?=[A-Z])(?!(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|"
+               r"April|May|June|July|August|September|October|November|December)\b))",
     "threaten": r"threat(?:en|ened|ens|ening)\b|ultimatum|put\s+(?:[\w'’.]+\s+){1,3}?on\s+notice\b|cease[- ]and[- ]desist|warn(?:ed|s|ing)?\b(?=[^.]{0,80}\b(?:cut|revok|suspend|block|pull|end|terminat|shut|lose))",
     "suspend": r"suspen(?:d|ded|ds|ding|sion)\b|paus(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:access|accounts?|api)\b",
     "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
@@ -62,7 +64,8 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
               r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
               r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?" + _W + r"(?:access|api|models?|pipe\w*|supply)\b|"
-              r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available)\b|"
+              r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available|"
+              r"sell|provide|supply|support|license|work\s+with|accept)\b|"
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
               r"(?:denied|loses|removed|disabled|withdr[ae]w|withdrawn|pulled)\s+(?:\w+\s+){0,2}?(?:access|api\s+keys?)\b|"
               r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b|"
@@ -96,7 +99,7 @@ _ACTION_PATTERNS: dict[str, str] = {
                 r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
-             r"alleg(?:e|ed|es|ing|ation|ations)\b|(?:has|have|had|found|saw|seen|cited|citing|gathered)\s+(?:some\s+|clear\s+)?evidence\b",
+             r"alleg(?:e|ed|es|ing|ation|ations)\b|evidence\s+(?:that\s+)?(?-i:(?=[A-Z]))",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
     "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
@@ -118,8 +121,8 @@ _STEM_WORDS = (
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
     "disappoint unfair anticompet anti-compet denounc condemn called sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
-    "deny denies denied denying refus give gave giving hand available usable working accessible is are was were "
-    "slam show has have had found saw seen cited citing gathered").split()
+    "deny denies denied denying refus give gave giving hand available usable working accessible back "
+    "slam show evidence").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -167,7 +170,11 @@ _NEGATION = re.compile(r"\b(?:not|never|no|nobody|none|cannot|can't|n't|denied|d
 _HYPOTHETICAL = re.compile(r"\b(?:could|would|might|(?-i:may)|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|"
                            r"fears?\s+(?:of|that)|worr(?:y|ies|ied)\s+(?:that|about)|possibility|potential(?:ly)?|"
                            r"rumou?r\w*|speculat\w*|considering|weighing|plans?\s+to|planning\s+to|preparing\s+to|claim(?:ed|s)?|"
-                           r"whether\s+to)\b", re.I)
+                           r"whether\s+to|discuss(?:ed|es|ing)|explor(?:ed|es|ing)|mull(?:ed|s|ing)|contemplat\w+|floated)\b", re.I)
+_DENIAL = re.compile(r"\b(?:den(?:y|ies|ied|ying)|reject(?:s|ed|ing)?|dismiss(?:es|ed|ing)?|refut(?:e|es|ed|ing)|"
+                     r"disput(?:e|es|ed|ing)|push(?:es|ed|ing)?\s+back\s+on|call(?:s|ed|ing)?\s+(?:\w+\s+)?(?:false|untrue|inaccurate))"
+                     r"\s+(?:[\w'’-]+\s+){0,4}?(?:reports?|claims?|allegations?|suggestions?|speculation|rumou?rs?|accounts?\s+that|"
+                     r"that\b)", re.I)
 _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
 # verbs whose subject is the one losing access ("Windsurf lost access", "xAI can no longer
 # use Claude"); "it will no longer serve X" keeps the actor as subject
@@ -188,7 +195,11 @@ _CLASS_TARGET = re.compile(
     r"[^.;]{0,40}?\b(?:controlled|owned|ownership|control|majority|headquartered|parents?|subsidiar\w+)\b"
     r"[^.;]{0,50}?\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanctioned|authoritarian|hostile)|"
     r"\b(?:Chinese|Russian|Iranian|North\s+Korean|foreign|adversary)[- ](?:controlled|owned|linked|backed|headquartered)\s+"
-    r"(?:[\w-]+\s+)?(?:companies|firms|entities|labs|groups|businesses|developers|customers)",
+    r"(?:[\w-]+\s+)?(?:companies|firms|entities|labs|groups|businesses|developers|customers)|"
+    # a region: "API traffic from China", "unsupported regions", "developers in mainland China"
+    r"\b(?:traffic|requests|users|developers|customers|companies|firms|access|accounts)\s+(?:from|in|based\s+in|located\s+in)\s+"
+    r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea)\b|"
+    r"\bunsupported\s+(?:regions?|countries|markets|territories)|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
 _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup")
 CLASS_TARGET = "<class of companies>"  # internal marker; reported as target None
@@ -518,6 +529,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue  # antitrust and privacy probes by regulators are not vendor disputes
         if _NEGATION.search(sentence[max(0, vs - 30):vs]):
             continue
+        if (d := _DENIAL.search(sentence, 0, vs)) is not None and vs - d.end() < 120:
+            continue  # "denied a report that it was preparing to cut off ...", "rejected claims that ..."
         if action in ("restore", "revoke", "suspend", "restrict") and has(_OUTAGE):
             continue
         window = sentence[max(0, vs - 120):ve + 160]
