@@ -107,7 +107,7 @@ _ACTION_PATTERNS: dict[str, str] = {
     "sue": r"\bsu(?:e|es|ed|ing)\b|lawsuit",
     "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
                 r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
-                r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b",
+                r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b|call(?:s|ed|ing)?\s+out\b",
 }
 _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.items()), re.IGNORECASE)
 # Cheap prefilter: the word stems that begin every trigger, found with one Aho-Corasick
@@ -119,7 +119,7 @@ _STEM_WORDS = (
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
     "reenabl re-enabl turn switch lift threat ultimat warn suspen complain critic slam blast protest hit push "
-    "disappoint unfair anticompet anti-compet denounc condemn called sue suing lawsuit "
+    "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
     "slam show evidence").split()
@@ -175,13 +175,17 @@ _DENIAL = re.compile(r"\b(?:den(?:y|ies|ied|ying)|reject(?:s|ed|ing)?|dismiss(?:
                      r"disput(?:e|es|ed|ing)|push(?:es|ed|ing)?\s+back\s+on|call(?:s|ed|ing)?\s+(?:\w+\s+)?(?:false|untrue|inaccurate))"
                      r"\s+(?:[\w'’-]+\s+){0,4}?(?:reports?|claims?|allegations?|suggestions?|speculation|rumou?rs?|accounts?\s+that|"
                      r"that\b)", re.I)
+# what follows the party complained about: "... over its Grok cutoff", "... for capping its API usage"
+_COMPLAINT_OBJECT = re.compile(r"^(?:'s|’s)?\s*(?:,\s*)?(?:over|for|after|about|regarding|on)\s+(?:[\w'’.-]+\s+){0,5}?"
+                               r"(?:cut\w*|ban\w*|block\w*|suspen\w+|revo\w+|restrict\w*|throttl\w+|capp\w+|limit\w*|"
+                               r"decision|move|access|api|terms|freez\w+|froze|pull\w*|shut\w*|lock\w*|kick\w*)", re.I)
 _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
 # verbs whose subject is the one losing access ("Windsurf lost access", "xAI can no longer
 # use Claude"); "it will no longer serve X" keeps the actor as subject
 _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer\s+(?:be\s+)?(?:able|allowed|permitted|has|have|get|"
                              r"use|access|call|tap|available))", re.I)
 _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
-                         r"in\s+(?:the\s+)?(?:(?:early|late|mid-?|spring|summer|autumn|fall|winter)\s+(?:of\s+)?)?(?:19|20)\d\d|(?-i:in\s+(?:January|February|March|April|June|July|August|September|October|November|December))\b|(?:most\s+)?famously|more\s+than\s+once|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
+                         r"in\s+(?:the\s+)?(?:(?:early|late|mid-?|spring|summer|autumn|fall|winter)\s+(?:of\s+)?)?(?:19|20)\d\d|(?-i:[Ii]n\s+(?:(?:early|late|mid-?)\s*)?(?:January|February|March|April|June|July|August|September|October|November|December))\b|(?:most\s+)?famously|more\s+than\s+once|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
                          r"over\s+the\s+(?:past|last)\s+(?:\w+\s+)?(?:weeks|months|years)|has\s+(?:long|repeatedly)|"
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
@@ -277,6 +281,7 @@ class _Evidence:
     borderline: bool
     unordered: bool = False  # "A's B cutoff": who did it to whom is not said
     filled: bool = False  # a role came from the article's context (a pronoun, a description)
+    names_action: bool = False  # a complaint that names the access action ("over the Grok cutoff")
 
 
 def is_english(text: str) -> bool:
@@ -288,7 +293,7 @@ def is_english(text: str) -> bool:
 
 
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
-_MODIFIER = re.compile(r"^\s+(?:[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
+_MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
 _ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|rival|provider|platform|maker|reseller|"
                          r"broker|customer|client|partner|gateway|host|aggregator|builder|editor|app)\s*,?\s*$", re.I)
 _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api|use|usage|models?|keys?|subscriptions?)\b|"
@@ -369,6 +374,14 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         poss = next((p for p in reversed(before) if not p.is_product and (owner is None or p.name != owner.name)
                      and re.match(r"^(?:'s|’s)\s*$", sentence[p.end:vs])), None)
         return owner, poss
+    if verb.lastgroup == "complain":
+        # "Lovable calls out xAI over the Grok cutoff", "AI21 hits back at Cohere over API
+        # cutoff": the one complained about is the actor, the complainer the target
+        obj = next((p for p in after if p.known and p.is_ai and not p.is_product
+                    and not _NEXT_CLAUSE.search(sentence[ve:p.start])), None)
+        subj = next((p for p in reversed(before) if not p.is_product and (obj is None or p.name != obj.name)), None)
+        if obj is not None and subj is not None and _COMPLAINT_OBJECT.match(sentence[obj.end:obj.end + 80]):
+            return obj, subj
     if verb.lastgroup == "misuse":
         target = next((p for p in reversed(before) if not p.is_product), None)
         actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
@@ -600,8 +613,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             not sentence[target_p.end:vs].strip(" '’s")) and target_p.start > actor_p.start
         if unordered:
             strength *= 0.7
+        names_action = (action == "complain" and actor_p is not None
+                        and _COMPLAINT_OBJECT.match(sentence[actor_p.end:actor_p.end + 80]) is not None)
         if action == "complain":
-            strength *= 0.55
+            strength *= 0.9 if names_action else 0.55
         elif action == "probe":
             strength *= 0.9
         if has(_LAWSUIT):
@@ -616,7 +631,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         border = (action in ("block", "restrict") and has(_CRAWLER)) or (
             target is None and action in ("block", "restrict") and has(_TOS))
         out.append(_Evidence(sentence, action, strength, actor, target,
-                             bool(target_p is not None and target_p.is_class), position, border, unordered, filled))
+                             bool(target_p is not None and target_p.is_class), position, border, unordered, filled,
+                             names_action))
     return out
 
 
@@ -753,7 +769,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             and not (actor in named and (target in named or target is None))):
         score *= 0.7  # one sentence deep in a piece whose headline is about something else: background
     score = round(score, 3)
-    complain_only = all(e.action == "complain" for e in evs)
+    complain_only = all(e.action == "complain" and not e.names_action for e in evs)
     if complain_only:
         score = round(score * 0.6, 3)  # a complaint with no access action behind it is not our story
     border_w = sum(e.strength for e in evs if e.borderline)
