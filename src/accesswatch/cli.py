@@ -375,13 +375,15 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
              config: ConfigOpt = None,
              split: Annotated[Split, typer.Option(help="Which side of the by-event split to score.")] = Split.all,
              errors: Annotated[bool, typer.Option("--errors/--no-errors", help="List every error.")] = True,
-             json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
+             json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+             rules_only: Annotated[bool, typer.Option("--rules-only", help="Score the rules without the "
+                                                      "calibration model.")] = False) -> None:
     """Score the detector on labelled articles: precision, recall, F1, roles, by kind.
 
     Example: accesswatch eval tests/data/detect --split test   (or: accesswatch eval --from-db)
     """
     from .config import load_settings, resolve_config_dir
-    from .detect import load_gazetteer
+    from .detect import SHIPPED, load_gazetteer
     from .evaluate import evaluate, load_labelled
 
     try:
@@ -400,7 +402,7 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
         _fail(e if isinstance(e, AccessWatchError) else AccessWatchError(str(e)))
     if split is not Split.all and not from_db:
         records = [r for r in records if r["split"] == split.value]
-    rep = evaluate(records, gaz, threshold)
+    rep = evaluate(records, gaz, threshold, model=None if rules_only else SHIPPED)
     if json_out:
         sys.stdout.write(json.dumps({**rep.as_dict(), "errors": rep.errors}, ensure_ascii=False) + "\n")
         return
@@ -418,6 +420,46 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
         for e in rep.errors:
             console.print(f"- {e['id']} [{e['error']}] {e['kind']}: {e['title']!r}\n  expected {e['expected']}\n"
                           f"  got {e['got']}\n  evidence: {e['evidence'][:2]}", highlight=False, markup=False)
+
+
+@app.command(name="train-detector")
+def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labelled JSON lines files or directories.")] = None,
+                   split: Annotated[Split, typer.Option(help="Train on this side of the by-event split (dev keeps "
+                                                        "the test split held out).")] = Split.dev,
+                   c: Annotated[float, typer.Option("--c", help="Inverse L2 strength.")] = 0.3,
+                   out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the model "
+                                                            "(default: the package's shipped model).")] = None,
+                   config: ConfigOpt = None,
+                   cv: Annotated[bool, typer.Option("--cv/--no-cv", help="First print scores cross-validated by "
+                                                    "event on the training records.")] = True) -> None:
+    """Train the detector's calibration model on labelled articles (needs scikit-learn).
+
+    Example: accesswatch train-detector tests/data/detect   (then: accesswatch eval tests/data/detect --split test)
+    """
+    from .calibrate import model_path
+    from .config import resolve_config_dir
+    from .detect import load_gazetteer
+    from .evaluate import cross_validate, load_labelled, train_model
+
+    try:
+        gaz = load_gazetteer(resolve_config_dir(config) / "vendors.toml")
+        records = load_labelled(files or [Path("tests/data/detect")])
+    except (AccessWatchError, OSError, ValueError) as e:
+        _fail(e if isinstance(e, AccessWatchError) else AccessWatchError(str(e)))
+    if split is not Split.all:
+        records = [r for r in records if r["split"] == split.value]
+    if not records:
+        _fail(AccessWatchError(f"no labelled records in the {split.value} split"))
+    if cv:
+        d = cross_validate(records, gaz, c).as_dict()
+        console.print(f"cross-validated by event ({len(records)} records): precision {d['precision']:.3f}  "
+                      f"recall {d['recall']:.3f}  F1 {d['f1']:.3f}", highlight=False)
+    model = train_model(records, gaz, c)
+    target = out or model_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(model.to_json() + "\n", encoding="utf-8")
+    console.print(f"model {model.meta['id']} ({len(model.weights)} weights, trained on {model.meta['trained_on']} "
+                  f"articles with rule evidence) written to {target}", highlight=False)
 
 
 def main() -> None:

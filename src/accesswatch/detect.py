@@ -95,7 +95,7 @@ _ACTION_PATTERNS: dict[str, str] = {
     "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown\s+on\b|"
                 r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
                 r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
-                r"(?:limit|capp)(?:ed|s|ing)?\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
+                r"(?:limit(?:ed|s|ing)?|cap(?:s|ped|ping)?)\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
@@ -114,7 +114,7 @@ _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.item
 # pass over the lower-cased text. The full trigger pattern (with its look-aheads) is then
 # only tried at those offsets: scanning whole articles with it costs ~20x more.
 _STEM_WORDS = (
-    "revo capp access froze freez frozen unfro unblock reopen paus fenc wall switch clos dropp downgrad tighten put "
+    "revo cap access froze freez frozen unfro unblock reopen paus fenc wall switch clos dropp downgrad tighten put "
     "cease audit cried cut pull shut yank termin end los no longer stop denied remov disabl withdr kick boot lock block bar ban "
     "prohib forb restrict throttl rate curb limit slash lower reduc trim investig prob review looking examin accus "
     "alleg inappropriately improperly illicitly illegally secretly systematically distill restor reinstat regain "
@@ -721,14 +721,14 @@ def version_of(model: Model | None) -> str:
     return f"{RULES_VERSION}+{model.meta.get('id', 'lr')}" if model is not None else RULES_VERSION
 
 
-_SHIPPED: Any = object()  # detect(model=...) default: the model shipped in the package
+SHIPPED: Any = object()  # detect(model=...) default: the model shipped in the package
 
 
 def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float = 0.5,
-           model: Model | None = _SHIPPED) -> Detection:
+           model: Model | None = SHIPPED) -> Detection:
     """Classify one article. ``title`` None: the text's first line is the headline.
     ``model``: the calibration model (default: the shipped one; None: the rules alone)."""
-    return _decide(title, text, gazetteer, threshold, load_model() if model is _SHIPPED else model, None)
+    return _decide(title, text, gazetteer, threshold, load_model() if model is SHIPPED else model, None)
 
 
 def rule_features(title: str | None, text: str | None, gazetteer: Gazetteer) -> dict[str, float] | None:

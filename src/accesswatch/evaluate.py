@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .calibrate import Model, data_fingerprint, fit
-from .detect import _SHIPPED, detect, rule_features
+from .detect import SHIPPED, detect, rule_features
 from .vendors import Gazetteer
 
 TEST_SHARE = 30  # percent of events held out
@@ -87,7 +87,7 @@ class Report:
 
 
 def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: float = 0.5,
-             model: Model | None = _SHIPPED) -> Report:
+             model: Model | None = SHIPPED) -> Report:
     """Positives are the positive class; borderline records are reported apart (how the
     detector labelled them) and count as neither a hit nor a miss."""
     rep = Report()
