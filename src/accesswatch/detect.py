@@ -73,7 +73,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"turn(?:ed|s|ing)?\s+off\s+(?:the\s+)?(?:tap|spigot|faucet|access)\b|pull(?:ed|s|ing)?\s+the\s+rug\b|"
               r"disabl(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:keys?|credentials|accounts?|access)\b|"
               r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’]+\s+){0,3}?(?:accounts?|access|keys?)\b|cut(?:s|ting)?\s+ties\b|"
-              r"(?:fenc|wall)(?:ed|es|ing)?\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
+              r"(?:fenc(?:e|es|ed|ing)|wall(?:s|ed|ing)?)\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
               r"shut(?:s|ting)?\s+down\s+(?:[\w'’]+\s+){0,2}?access\b|clos(?:ed|es|ing)\s+(?:off\s+)?(?:[\w'’]+\s+){0,2}?access\b|"
               r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b|"
               r"sever(?:s|ed|ing)?\b|\bax(?:e|es|ed|ing)\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api|accounts?|keys?)\b|"
@@ -81,7 +81,9 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"kill(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api\s+keys?|accounts?)\b|"
               r"pull(?:s|ed|ing)?\s+(?-i:[A-Z][\w.-]*)\s+(?:[\w.-]+\s+){0,2}?from\s+(?-i:(?=[A-Z]))|"
               r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+the\s+door\s+on\b|"
-              r"cut(?:s|ting)?\s+(?:[\w'’.-]+\s+){1,2}?loose\b|show(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){1,3}?the\s+door\b",
+              r"cut(?:s|ting)?\s+(?:[\w'’.-]+\s+){0,2}?loose\b|show(?:s|ed|ing|n)?\s+(?:[\w'’.-]+\s+){0,3}?the\s+door\b|"
+              r"(?:kick|boot)(?:ed|s|ing)?\s+(?:[\w'’.-]+\s+){0,3}?from\b|"
+              r"(?:clos|shut|turn)\w*\s+(?:off\s+)?the\s+(?:spigot|tap|faucet|valve)\b",
     # "our access to the v0 API would end within hours": the access is the subject
     "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
@@ -99,7 +101,8 @@ _ACTION_PATTERNS: dict[str, str] = {
                 r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
-             r"alleg(?:e|ed|es|ing|ation|ations)\b|evidence\s+(?:that\s+)?(?-i:(?=[A-Z]))",
+             r"alleg(?:e|ed|es|ing|ation|ations)\b|evidence\s+(?:that\s+)?(?-i:(?=[A-Z]))|"
+             r"flag(?:s|ged|ging)\s+(?:[\w'’-]+\s+){0,3}?(?:suspicious|unusual|anomalous|abnormal)\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
     "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
@@ -122,7 +125,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence").split()
+    "slam show evidence flag spigot").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -152,7 +155,7 @@ _OBJECT = re.compile(
     r"customers?|capacity|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
 _MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
                      r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
-                     r"reverse[- ]engineer\w*|competing|abuse\w*)", re.I)
+                     r"reverse[- ]engineer\w*|competing|abuse\w*|suspicious|anomalous|unusual\s+(?:traffic|volume|activity))", re.I)
 _MISUSE_STRONG = re.compile(r"\b(?:distill\w*|outputs?|api|terms\s+of\s+(?:service|use)|exfiltrat\w*|resell\w*|"
                             r"train(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:on|with)|misus\w+|improperly|inappropriately)\b", re.I)
 _APP_STORE = re.compile(r"\b(?:app\s+stores?|play\s+store|App\s+Store|from\s+(?:its|the)\s+stores?|for\s+download)\b", re.I)
@@ -170,7 +173,7 @@ _NEGATION = re.compile(r"\b(?:not|never|no|nobody|none|cannot|can't|n't|denied|d
 _HYPOTHETICAL = re.compile(r"\b(?:could|would|might|(?-i:may)|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|"
                            r"fears?\s+(?:of|that)|worr(?:y|ies|ied)\s+(?:that|about)|possibility|potential(?:ly)?|"
                            r"rumou?r\w*|speculat\w*|considering|weighing|plans?\s+to|planning\s+to|preparing\s+to|claim(?:ed|s)?|"
-                           r"whether\s+to|discuss(?:ed|es|ing)|explor(?:ed|es|ing)|mull(?:ed|s|ing)|contemplat\w+|floated)\b", re.I)
+                           r"whether\s+to|in\s+theory|ever|discuss(?:ed|es|ing)|explor(?:ed|es|ing)|mull(?:ed|s|ing)|contemplat\w+|floated)\b", re.I)
 _DENIAL = re.compile(r"\b(?:den(?:y|ies|ied|ying)|reject(?:s|ed|ing)?|dismiss(?:es|ed|ing)?|refut(?:e|es|ed|ing)|"
                      r"disput(?:e|es|ed|ing)|push(?:es|ed|ing)?\s+back\s+on|call(?:s|ed|ing)?\s+(?:\w+\s+)?(?:false|untrue|inaccurate))"
                      r"\s+(?:[\w'’-]+\s+){0,4}?(?:reports?|claims?|allegations?|suggestions?|speculation|rumou?rs?|accounts?\s+that|"
@@ -184,7 +187,7 @@ _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting
 # use Claude"); "it will no longer serve X" keeps the actor as subject
 _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer\s+(?:be\s+)?(?:able|allowed|permitted|has|have|get|"
                              r"use|access|call|tap|available))", re.I)
-_BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+this\s+year|"
+_BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+(?:this|that)\s+(?:year|month|summer|spring|autumn|fall|winter)|"
                          r"in\s+(?:the\s+)?(?:(?:early|late|mid-?|spring|summer|autumn|fall|winter)\s+(?:of\s+)?)?(?:19|20)\d\d|(?-i:[Ii]n\s+(?:(?:early|late|mid-?)\s*)?(?:January|February|March|April|June|July|August|September|October|November|December))\b|(?:most\s+)?famously|more\s+than\s+once|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
                          r"over\s+the\s+(?:past|last)\s+(?:\w+\s+)?(?:weeks|months|years)|has\s+(?:long|repeatedly)|"
@@ -203,9 +206,11 @@ _CLASS_TARGET = re.compile(
     # a region: "API traffic from China", "unsupported regions", "developers in mainland China"
     r"\b(?:traffic|requests|users|developers|customers|companies|firms|access|accounts)\s+(?:from|in|based\s+in|located\s+in)\s+"
     r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea)\b|"
-    r"\bunsupported\s+(?:regions?|countries|markets|territories)|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
+    r"\bunsupported\s+(?:regions?|countries|markets|territories)|"
+    r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
-_CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup")
+_CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup",
+                "third-party", "third party", "traffic", "region")
 CLASS_TARGET = "<class of companies>"  # internal marker; reported as target None
 _GENERIC_TARGET = re.compile(r"\b(?:the|a|its|their)\s+(?:\w+\s+)?(?:startup|rival|competitor|company|firm|lab|"
                              r"customer|partner|editor|app|developer|reseller)\b", re.I)
@@ -236,6 +241,7 @@ _NOUN_OBJECT = re.compile(r"^\s+(?:to|against|on|for|of)\s+(?:the\s+)?$", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
+_COUNTRY = re.compile(r"\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanction\w*)\b", re.I)
 _REASONS: list[tuple[str, re.Pattern[str]]] = [
     ("distillation", re.compile(r"\bdistill\w*|train(?:ed|ing)?\s+(?:\w+\s+){0,4}on\s+(?:\w+\s+){0,2}outputs|"
                                 r"outputs\s+to\s+train|exfiltrat\w+", re.I)),
@@ -292,6 +298,7 @@ def is_english(text: str) -> bool:
     return hits / len(words) >= 0.08
 
 
+_POSS_DET = re.compile(r"\b(?:its|their|our|his|her|your)\s+$", re.I)
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
 _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
 _ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|rival|provider|platform|maker|reseller|"
@@ -303,7 +310,8 @@ _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api
 
 def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
     parties = [_Party(m.start, m.end, m.vendor.name, True, m.vendor.is_ai,
-                      m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))) for m in mentions]
+                      m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))
+                      or bool(_POSS_DET.search(sentence[max(0, m.start - 8):m.start]))) for m in mentions]
     for m in _CLASS_TARGET.finditer(sentence):
         parties.append(_Party(m.start(), m.end(), None, False, False, False, is_class=True))
     taken = [(p.start, p.end) for p in parties]
@@ -478,6 +486,9 @@ _OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
+_STAFF = re.compile(r"\b(?:employees|staff|staffers|engineers|accounts?|developers|team)\b", re.I)
+_ADDRESSED = re.compile(r"\b(?:tell|tells|told|telling|wrote\s+to|writes\s+to|urg\w+|brief\w+|warn\w+|memo\s+to|"
+                        r"letter\s+to|testified\s+(?:to|before)|asked)\s+(?:the\s+|U\.S\.\s+|US\s+)?(?:\w+\s+)?$", re.I)
 _LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|court|filed\s+suit|plaintiffs?|judge|trade\s+secrets?|damages|"
                       r"injunction|an\s+order\s+(?:barring|blocking|preventing))\b", re.I)
 _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
@@ -558,13 +569,18 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                                      target, False, position, True))
             continue
         clause_before = sentence[max(0, vs - 60):vs]
-        if (actor is None and _AUTHORITY.search(clause_before)) or _ORDERED.search(clause_before):
+        if (actor is None and (a := _AUTHORITY.search(clause_before)) is not None
+                and not _ADDRESSED.search(clause_before, 0, a.start())) or _ORDERED.search(clause_before):
             continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
         if actor is None and target is not None and (
                 _SUBJECT_REF.search(clause_before)
                 or (group == "misuse" and _OWNER_REF.match(sentence[head_end:head_end + 60]))):
-            actor, filled = ctx.most_salient(target), True
+            # "a Fireworks AI engineer said the company had halted 01.AI's access": the
+            # sentence's own vendor first, else the article's most salient one
+            local = next((p.name for p in reversed(parties) if p.end <= vs and p.known and p.is_ai
+                          and not p.is_product and p.name != target), None)
+            actor, filled = local or ctx.most_salient(target), True
         if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
                 sentence[head_end:head_end + 60]):
             actor = ctx.most_salient(None)
@@ -628,7 +644,15 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 strength *= 0.25
         if has(_BACKGROUND):
             strength *= 0.45
-        border = (action in ("block", "restrict") and has(_CRAWLER)) or (
+        if sentence.rstrip("\"'”’ ").endswith("?") and action != "probe":
+            strength *= 0.5  # a question asks; it does not report
+        # an AI vendor barring a rival's staff or accounts over scraping its product is a
+        # dispute; web crawlers and data in general are the platforms' borderline case
+        border = (action in ("block", "restrict") and has(_CRAWLER)
+                  and not (target_known and target_p is not None and target_p.is_ai and _STAFF.search(sentence))) or (
+            # "tightened access to Slack's data APIs for third-party AI tools": a platform's data
+            target_p is not None and target_p.is_class and re.search(r"\bthird[- ]party", sentence, re.I) is not None
+            and re.search(r"\bdata\b", sentence, re.I) is not None) or (
             target is None and action in ("block", "restrict") and has(_TOS))
         out.append(_Evidence(sentence, action, strength, actor, target,
                              bool(target_p is not None and target_p.is_class), position, border, unordered, filled,
@@ -811,7 +835,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
     if target == CLASS_TARGET:
         target = None
-        reason = reason or "national security"
+        if reason is None and _COUNTRY.search(joined):
+            reason = "national security"
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from .detect import SHIPPED, detect, rule_features
 from .vendors import Gazetteer
 
 TEST_SHARE = 30  # percent of events held out
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 
 
 def split_of(event: str | None, record_id: str = "") -> str:
@@ -135,6 +137,7 @@ def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
         return got is None
     if got is None:
         return False
+    want = _PAREN.sub("", want)  # the guide's "Windsurf (Codeium)" is Windsurf
     w, g = gazetteer.canonical(want) or want, gazetteer.canonical(got) or got
     if w == g:
         return True
