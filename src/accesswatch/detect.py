@@ -105,7 +105,10 @@ _ACTION_PATTERNS: dict[str, str] = {
              r"flag(?:s|ged|ging)\s+(?:[\w'’-]+\s+){0,3}?(?:suspicious|unusual|anomalous|abnormal)\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
     "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
-              r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)",
+              r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)|"
+              # "DeepSeek used its models to train", "ByteDance used GPT to build", "violated its terms"
+              r"us(?:ed|es)\s+(?:[\w'’.-]+\s+){1,4}?to\s+(?:train|build|develop|create|improve|benchmark)\b|"
+              r"(?:violat|breach)(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,2}?(?:terms|polic(?:y|ies)|usage\s+rules|licen[cs]e)\b",
     # lawsuits count only as borderline evidence (a platform suing an AI firm over data)
     "sue": r"\bsu(?:e|es|ed|ing)\b|lawsuit",
     "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
@@ -125,7 +128,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot").split()
+    "slam show evidence flag spigot used uses violat breach").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -482,7 +485,7 @@ _REGULATOR = re.compile(r"\b(?:FTC|DOJ|CMA|SEC|FCC|Justice\s+Department|Federal\
                         r"European\s+Commission|Competition\s+and\s+Markets|antitrust|regulators?|watchdog|Garante|"
                         r"attorneys?\s+general|data\s+protection\s+authority)\b")
 _OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+\s+){0,2}?(?:company|lab|firm|maker)(?:'s|’s))\s+"
-                        r"(?:[\w-]+\s+){0,2}?(?:models?|outputs?|apis?|systems?|chatbot|technology)\b", re.I)
+                        r"(?:[\w-]+\s+){0,2}?(?:models?|outputs?|apis?|systems?|chatbot|technology|terms|polic(?:y|ies)|tools?|data)\b", re.I)
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
@@ -686,12 +689,16 @@ def _sentence_at(text: str, p: int) -> tuple[int, int]:
     return start, end
 
 
-def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention]) -> Iterator[_Evidence]:
+def _article_context(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention]) -> _Context:
     speaker = None
     m = _STATEMENT.search(title)
     if m:
         speaker = next((x.vendor.name for x in title_mentions if x.start >= m.end() - 1 and x.vendor.is_ai), None)
-    ctx = _Context(_salience(title_mentions, mentions, text[:1200]), bool(_REGULATOR.search(title)), speaker)
+    return _Context(_salience(title_mentions, mentions, text[:1200]), bool(_REGULATOR.search(title)), speaker)
+
+
+def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention],
+              ctx: _Context) -> Iterator[_Evidence]:
     if title:
         yield from _analyse(title, title_mentions, 0, ctx)
     lower = text.lower()
@@ -776,7 +783,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     vendors = tuple(sorted({m.vendor.name for m in title_mentions + mentions}))
     if not is_english(title + " " + text[:2000]):
         return _detect_foreign(title, text, gazetteer, threshold, vendors)
-    evidence = list(_evidence(title, text, title_mentions, mentions))
+    ctx = _article_context(title, text, title_mentions, mentions)
+    evidence = list(_evidence(title, text, title_mentions, mentions, ctx))
     if not evidence:
         return _negative(vendors)
     evidence = _merge_short_names(evidence)
@@ -785,9 +793,17 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         return _negative(vendors)
     (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in pairs), key=lambda x: (x[1], x[0][1] is not None))
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
+    inferred = False
+    if target is None and any(e.action != "complain" for e in evs):
+        # an access action with nobody named on the receiving end: the article's other
+        # leading AI vendor, if one stands out ("the coding startup", "Musk's AI company")
+        target = _inferred_target(ctx, actor, gazetteer)
+        inferred = target is not None
     pair = [e for e in evs if e.target == target or (e.unordered and e.actor in (actor, target))]
     if pair and all(e.filled for e in pair):
         score *= 0.8  # both roles only ever inferred from context
+    if inferred:
+        score *= 0.85
     named = {m.vendor.name for m in title_mentions}
     if (all(e.position > 2 for e in evs) and len({e.sentence for e in evs}) < 2
             and not (actor in named and (target in named or target is None))):
@@ -808,7 +824,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             n_sentences=len({e.sentence for e in evs}), n_pair_sentences=len({e.sentence for e in pair}),
             headline=any(e.position == 0 for e in evs), lead=any(e.position <= 2 for e in evs),
             filled=bool(pair) and all(e.filled for e in pair), unordered=any(e.unordered for e in pair),
-            target_kind="none" if target is None else "class" if has_class else (
+            target_kind="none" if target is None else "class" if has_class else "inferred" if inferred else (
                 "known" if target in gazetteer.vendors else "unknown"),
             actor_in_title=actor in named, target_in_title=target in named,
             n_ai_vendors=sum(1 for v in vendors if (vv := gazetteer.vendors.get(v)) is not None and vv.is_ai),
@@ -879,6 +895,15 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
                              evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=DETECTOR_VERSION)
     return _negative(vendors)
+
+
+def _inferred_target(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str | None:
+    """The article's most salient AI vendor other than the actor, when it clearly leads the
+    rest (salience at least 3, and 1.5x the next one)."""
+    ranked = sorted(((v, k) for k, v in ctx.salience.items() if k != actor), reverse=True)
+    if not ranked or ranked[0][0] < 3 or (len(ranked) > 1 and ranked[0][0] < 1.5 * ranked[1][0]):
+        return None
+    return ranked[0][1]
 
 
 def _merge_short_names(evidence: list[_Evidence]) -> list[_Evidence]:
