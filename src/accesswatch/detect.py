@@ -27,7 +27,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -502,13 +502,18 @@ _ORDERED = re.compile(r"\b(?:ordered|forced|required|compelled|told)\s+(?:[\w.-]
 _STRONG = frozenset({"revoke", "suspend", "restrict", "block", "threaten", "restore"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class _Context:
-    """What the whole article says about who matters, for pronouns and descriptions."""
+    """What the whole article says about who matters, for pronouns and descriptions.
+    Salience is computed on first use: most articles never need it."""
 
-    salience: dict[str, float]
+    sources: tuple[list[Mention], list[Mention], str]  # title mentions, body mentions, lead
     regulator_headline: bool = False
     speaker: str | None = None  # "Statement from Moonshot AI regarding ...": who speaks (we, our)
+
+    @cached_property
+    def salience(self) -> dict[str, float]:
+        return _salience(*self.sources)
 
     def most_salient(self, exclude: str | None) -> str | None:
         ranked = sorted(((v, k) for k, v in self.salience.items() if k != exclude), reverse=True)
@@ -694,7 +699,7 @@ def _article_context(title: str, text: str, title_mentions: list[Mention], menti
     m = _STATEMENT.search(title)
     if m:
         speaker = next((x.vendor.name for x in title_mentions if x.start >= m.end() - 1 and x.vendor.is_ai), None)
-    return _Context(_salience(title_mentions, mentions, text[:1200]), bool(_REGULATOR.search(title)), speaker)
+    return _Context((title_mentions, mentions, text[:1200]), bool(_REGULATOR.search(title)), speaker)
 
 
 def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention],
