@@ -59,11 +59,11 @@ _ACTION_PATTERNS: dict[str, str] = {
     "suspend": r"suspen(?:d|ded|ds|ding|sion)\b|paus(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:access|accounts?|api)\b",
     "revoke": r"revok(?:e|ed|es|ing)\b|revocation|cut(?:s|ting)?\s+(?!(?:[\w'’]+\s+){0,4}?(?:price|prices|cost|costs|fees?|rates?)\b)(?:[\w'’]+\s+){0,4}?(?:access|capacity)\b|"
               r"los(?:t|e|es|ing)\s+(?-i:(?=[A-Z]))|cut(?:s|ting)?\s+(?:off|" + _W + r"off\b)|cut-?off\b|cutoff\b|"
-              r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+" + _W + r"(?:access|api|models?)\b|"
+              r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,6}?(?:access|api|models?|capacity|supply|quota)\b|"
               r"shut(?:s|ting)?\s+(?:off|out)\b|shut(?:s|ting)?\s+(?:[\w'’.]+\s+){1,3}?out\s+of\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
               r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
-              r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?" + _W + r"(?:access|api|models?|pipe\w*|supply)\b|"
+              r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|api|models?|pipe\w*|supply|capacity)\b|"
               r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available|"
               r"sell|provide|supply|support|license|work\s+with|accept)\b|"
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
@@ -72,7 +72,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               # the idioms reporters reach for
               r"turn(?:ed|s|ing)?\s+off\s+(?:the\s+)?(?:tap|spigot|faucet|access)\b|pull(?:ed|s|ing)?\s+the\s+rug\b|"
               r"disabl(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:keys?|credentials|accounts?|access)\b|"
-              r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’]+\s+){0,3}?(?:accounts?|access|keys?)\b|cut(?:s|ting)?\s+ties\b|"
+              r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’-]+\s+){0,4}?(?:accounts?|access|keys?|quotas?|capacity|api)\b|cut(?:s|ting)?\s+ties\b|"
               r"(?:fenc(?:e|es|ed|ing)|wall(?:s|ed|ing)?)\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
               r"shut(?:s|ting)?\s+down\s+(?:[\w'’]+\s+){0,2}?access\b|clos(?:ed|es|ing)\s+(?:off\s+)?(?:[\w'’]+\s+){0,2}?access\b|"
               r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b|"
@@ -113,7 +113,8 @@ _ACTION_PATTERNS: dict[str, str] = {
     "sue": r"\bsu(?:e|es|ed|ing)\b|lawsuit",
     "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
                 r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
-                r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b|call(?:s|ed|ing)?\s+out\b",
+                r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b|call(?:s|ed|ing)?\s+out\b|"
+                r"(?:reject|dismiss|den(?:y|ie))\w*\s+(?:the\s+)?(?:accusations?|allegations?|claims?|charges?)\s+(?:from|by|made\s+by)\b",
 }
 _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.items()), re.IGNORECASE)
 # Cheap prefilter: the word stems that begin every trigger, found with one Aho-Corasick
@@ -128,7 +129,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -197,18 +198,18 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
                          r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
-                      r"content\s+licens\w+|data\s+licens\w+|user\s+data|posts|archive|dataset)", re.I)
+                      r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
 _DATA_ACCESS = re.compile(r"\b(?:data|api|content|posts|archive|scrap\w*|crawl\w*)\b", re.I)
 _TOS = re.compile(r"\b(?:terms|polic(?:y|ies)|clause|licen[cs]e|rules?)\b.{0,120}\b(?:compet\w+|rival)\b", re.I)
 _CLASS_TARGET = re.compile(
-    r"\b(?:companies|firms|entities|groups|organi[sz]ations|labs|businesses|customers|subsidiaries|startups)\b"
+    r"\b(?:compan(?:y|ies)|firms?|entit(?:y|ies)|groups?|organi[sz]ations?|labs|business(?:es)?|customers|subsidiar(?:y|ies)|startups)\b"
     r"[^.;]{0,40}?\b(?:controlled|owned|ownership|control|majority|headquartered|parents?|subsidiar\w+)\b"
-    r"[^.;]{0,50}?\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanctioned|authoritarian|hostile)|"
+    r"[^.;]{0,80}?\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanctioned|authoritarian|hostile)|"
     r"\b(?:Chinese|Russian|Iranian|North\s+Korean|foreign|adversary)[- ](?:controlled|owned|linked|backed|headquartered)\s+"
     r"(?:[\w-]+\s+)?(?:companies|firms|entities|labs|groups|businesses|developers|customers)|"
     # a region: "API traffic from China", "unsupported regions", "developers in mainland China"
     r"\b(?:traffic|requests|users|developers|customers|companies|firms|access|accounts)\s+(?:from|in|based\s+in|located\s+in)\s+"
-    r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea)\b|"
+    r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea|the\s+mainland)\b|"
     r"\bunsupported\s+(?:regions?|countries|markets|territories)|"
     r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
@@ -238,7 +239,9 @@ _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models
 _TOLD = re.compile(r"\b(?:told|informed|notified|warned|alerted|emailed|wrote\s+to)\s+$", re.I)
 _THAT_IT = re.compile(r"^\s*,?\s*(?:on\s+\w+\s+)?that\s+(?:it|they)\s+(?:\w+\s+){0,2}$", re.I)
 _DETERMINER_BEFORE = re.compile(r"(?:\b(?:the|a|an|its|their|this|that)|'s|’s)\s+(?:[\w-]+\s+){0,3}$", re.I)
-_MODIFIES = re.compile(r"^(?:'s|’s)?(?:\s+(?!(?:regarding|about|over|on|of|from|for|and|with)\b)[\w-]+){0,3}\s+$", re.I)
+_MODIFIES = re.compile(r"^(?:'s|’s)?(?:\s+(?!(?:regarding|about|over|on|of|from|for|and|with|will|would|has|have|had|is|are|was|"
+                       r"were|to|could|may|might|can|should|must|did|does|do|also|then|now|quietly|abruptly|"
+                       r"suddenly|formally|officially|effectively|reportedly|temporarily|just)\b)[\w-]+){0,3}\s+$", re.I)
 _STATEMENT = re.compile(r"\b(?:statement|update|note|response|message|letter|a\s+word)\s+(?:from|by)\s+", re.I)
 _NOUN_OBJECT = re.compile(r"^\s+(?:to|against|on|for|of)\s+(?:the\s+)?$", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
@@ -301,6 +304,7 @@ def is_english(text: str) -> bool:
     return hits / len(words) >= 0.08
 
 
+_MAKER = re.compile(r"(?:'s|’s)?[- ](?:maker|developer|creator|owner|parent|company|lab|provider)\b", re.I)
 _POSS_DET = re.compile(r"\b(?:its|their|our|his|her|your)\s+$", re.I)
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
 _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
@@ -312,9 +316,15 @@ _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api
 
 
 def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
-    parties = [_Party(m.start, m.end, m.vendor.name, True, m.vendor.is_ai,
-                      m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))
-                      or bool(_POSS_DET.search(sentence[max(0, m.start - 8):m.start]))) for m in mentions]
+    parties = []
+    for m in mentions:
+        maker = _MAKER.match(sentence, m.end) if m.is_product else None
+        if maker is not None:  # "the Claude maker", "ChatGPT's parent": the company itself
+            parties.append(_Party(m.start, maker.end(), m.vendor.name, True, m.vendor.is_ai, False))
+            continue
+        parties.append(_Party(m.start, m.end, m.vendor.name, True, m.vendor.is_ai,
+                              m.is_product or bool(_MODIFIER.match(sentence[m.end:m.end + 30]))
+                              or bool(_POSS_DET.search(sentence[max(0, m.start - 8):m.start]))))
     for m in _CLASS_TARGET.finditer(sentence):
         parties.append(_Party(m.start(), m.end(), None, False, False, False, is_class=True))
     taken = [(p.start, p.end) for p in parties]
@@ -391,8 +401,14 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         obj = next((p for p in after if p.known and p.is_ai and not p.is_product
                     and not _NEXT_CLAUSE.search(sentence[ve:p.start])), None)
         subj = next((p for p in reversed(before) if not p.is_product and (obj is None or p.name != obj.name)), None)
-        if obj is not None and subj is not None and _COMPLAINT_OBJECT.match(sentence[obj.end:obj.end + 80]):
-            return obj, subj
+        if obj is not None and subj is not None and (
+                _COMPLAINT_OBJECT.match(sentence[obj.end:obj.end + 80]) or re.search(r"\b(?:from|by)\s*$", verb.group(0))):
+            return obj, subj  # (the caller reads this as a complaint that names the action)
+    if verb.lastgroup == "misuse" and _PASSIVE_AUX.search(sentence[max(0, vs - 25):vs]):
+        # "its models had been inappropriately distilled to train DeepSeek's systems"
+        target = next((p for p in after if not p.is_product or _OWNS_ACCESS.match(sentence[p.end:p.end + 40])), None)
+        actor = next((p for p in reversed(before) if p.known and p.is_ai and (target is None or p.name != target.name)), None)
+        return actor, target
     if verb.lastgroup == "misuse":
         target = next((p for p in reversed(before) if not p.is_product), None)
         actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
@@ -464,8 +480,9 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
                            and p.end <= actor.start), None)
     if actor is None and target is not None:
         actor = owner_after(target.name)
-        if actor is not None and actor.start < target.start:
-            actor = None
+        if actor is not None and (actor.start < target.start or "," in sentence[target.end:actor.start]
+                                  or _NEXT_CLAUSE.search(sentence[target.end:actor.start])):
+            actor = None  # "..., similar to that faced by TikTok": another clause's party
     return actor, target
 
 
@@ -577,7 +594,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                                      target, False, position, True))
             continue
         clause_before = sentence[max(0, vs - 60):vs]
-        if (actor is None and (a := _AUTHORITY.search(clause_before)) is not None
+        if ((actor is None or (actor_p is not None and actor_p.start > vs))
+                and (a := _AUTHORITY.search(clause_before)) is not None
                 and not _ADDRESSED.search(clause_before, 0, a.start())) or _ORDERED.search(clause_before):
             continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
@@ -638,7 +656,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         if unordered:
             strength *= 0.7
         names_action = (action == "complain" and actor_p is not None
-                        and _COMPLAINT_OBJECT.match(sentence[actor_p.end:actor_p.end + 80]) is not None)
+                        and (_COMPLAINT_OBJECT.match(sentence[actor_p.end:actor_p.end + 80]) is not None
+                             or re.search(r"\b(?:from|by)\s*$", verb.group(0)) is not None))
         if action == "complain":
             strength *= 0.9 if names_action else 0.55
         elif action == "probe":
