@@ -236,6 +236,8 @@ _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
 _PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
                           r"cloud|chatbot|assistant|endpoints?|weights|llms?)\b", re.I)
+_TOLD_THAT = re.compile(r"\b(?:told|informed|notified|warned|alerted)\s+(?P<obj>[^,;]{1,50}?)\s+(?:(?:last|this|on)\s+\w+\s+)?"
+                        r"that\s+(?:it|they)\s+(?:\w+\s+){0,2}", re.I)
 _TOLD = re.compile(r"\b(?:told|informed|notified|warned|alerted|emailed|wrote\s+to)\s+$", re.I)
 _THAT_IT = re.compile(r"^\s*,?\s*(?:on\s+\w+\s+)?that\s+(?:it|they)\s+(?:\w+\s+){0,2}$", re.I)
 _DETERMINER_BEFORE = re.compile(r"(?:\b(?:the|a|an|its|their|this|that)|'s|’s)\s+(?:[\w-]+\s+){0,3}$", re.I)
@@ -413,6 +415,14 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         target = next((p for p in reversed(before) if not p.is_product), None)
         actor = next((p for p in after if p.known and p.is_ai and p.name != (target.name if target else None)), None)
         return actor, target
+    told = _TOLD_THAT.search(sentence, 0, vs)
+    if told is not None and told.end() == vs:
+        # "The Claude maker told its rival that it could no longer use Claude": the teller
+        # acts; the one told (a party, or a description the caller resolves) loses access
+        teller = next((p for p in reversed(before) if p.end <= told.start() and p.known and p.is_ai and not p.is_product), None)
+        told_one = next((p for p in before if told.start("obj") <= p.start < told.end("obj") and not p.is_product), None)
+        if teller is not None:
+            return teller, told_one
     prefix = sentence[max(0, vs - 25):vs]
     head = word.split()[0]
     passive = bool(_PASSIVE_AUX.search(prefix)) and not head.endswith("ing")
@@ -620,6 +630,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             target, filled = here or ctx.most_salient(actor), True
         if actor is None:
             continue
+        if (target is None and (t := _TOLD_THAT.search(sentence, 0, vs)) is not None and t.end() == vs
+                and _GENERIC_TARGET.search(t.group("obj")) and not _PEOPLE.search(t.group("obj"))):
+            target, filled = ctx.most_salient(actor), True  # "told its rival that it could no longer"
         if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
                 sentence[head_end:head_end + 60]):
             # "sent Fireworks AI a letter saying it will end the host's access": a party of the
