@@ -196,7 +196,9 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
                          r"over\s+the\s+(?:past|last)\s+(?:\w+\s+)?(?:weeks|months|years)|has\s+(?:long|repeatedly)|"
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
-                         r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight))\b", re.I)
+                         r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight)|this\s+(?:past\s+)?(?:summer|spring|fall|autumn|winter|year)(?:'s|’s)|"
+                         r"episodes?\s+such\s+as|has\s+since\s+(?:faded|eased|been\s+resolved|blown\s+over)|"
+                         r"in\s+the\s+(?:days|weeks|months)\s+(?:before|after|leading)|in\s+between|soured\s+when)\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
 _DATA_ACCESS = re.compile(r"\b(?:data|api|content|posts|archive|scrap\w*|crawl\w*)\b", re.I)
@@ -614,9 +616,11 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 or (group == "misuse" and _OWNER_REF.match(sentence[head_end:head_end + 60]))):
             # "a Fireworks AI engineer said the company had halted 01.AI's access": the
             # sentence's own vendor first, else the article's most salient one
-            local = next((p.name for p in reversed(parties) if p.end <= vs and p.known and p.is_ai
-                          and not p.is_product and p.name != target), None)
-            actor, filled = local or ctx.most_salient(target), True
+            near = next((p for p in reversed(parties) if p.end <= vs and p.known and not p.is_product
+                         and p.name != target), None)
+            if near is not None and not near.is_ai:
+                continue  # "Twitter ... said it had shut off third-party apps": a platform's own move
+            actor, filled = (near.name if near is not None else None) or ctx.most_salient(target), True
         if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
                 sentence[head_end:head_end + 60]):
             actor = ctx.most_salient(None)
