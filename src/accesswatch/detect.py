@@ -108,7 +108,9 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)|"
               # "DeepSeek used its models to train", "ByteDance used GPT to build", "violated its terms"
               r"us(?:ed|es)\s+(?:[\w'’.-]+\s+){1,4}?to\s+(?:train|build|develop|create|improve|benchmark)\b|"
-              r"(?:violat|breach)(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,2}?(?:terms|polic(?:y|ies)|usage\s+rules|licen[cs]e)\b",
+              r"(?:violat|breach)(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,2}?(?:terms|polic(?:y|ies)|usage\s+rules|licen[cs]e)\b|"
+              r"(?:cop(?:y|ied|ies|ying)|clon(?:e|ed|es|ing)|extract(?:ed|s|ing)?)\s+(?:[\w'’-]+\s+){0,2}?"
+              r"(?:models?|outputs?|capabilit(?:y|ies)|skills|knowledge|reasoning)\b",
     # lawsuits count only as borderline evidence (a platform suing an AI firm over data)
     "sue": r"\bsu(?:e|es|ed|ing)\b|lawsuit",
     "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
@@ -129,7 +131,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach reject dismiss").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -213,7 +215,8 @@ _CLASS_TARGET = re.compile(
     r"\b(?:traffic|requests|users|developers|customers|companies|firms|access|accounts)\s+(?:from|in|based\s+in|located\s+in)\s+"
     r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea|the\s+mainland)\b|"
     r"\bunsupported\s+(?:regions?|countries|markets|territories)|"
-    r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
+    r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|"
+    r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
 _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup",
                 "third-party", "third party", "traffic", "region")
@@ -233,7 +236,8 @@ _NOT_ORG = frozenset(
     "Singapore Seoul India Japan Korea Russia Iran Taiwan Claude's Terms Service Policy Act Court Judge".split())
 _CLAUSE_BREAK = re.compile(r"[:;—–]|\b(?:said|says|saying|told|according|one\s+of|because|after|before|while|when|but)\b|"
                            r"(?:\S+\s+){9,}", re.I)
-_NEXT_CLAUSE = re.compile(r";|:|\s[—–]\s|,\s+(?:and|but|while|which|who|whereas|although)\b|\b(?:said|says|told)\b", re.I)
+_NEXT_CLAUSE = re.compile(r";|:|\s[—–]\s|,\s+(?:and|but|while|which|who|whereas|although)\b|\b(?:said|says|told)\b|"
+                          r"\b(?:after|following|amid|because|despite|ahead\s+of|weeks\s+after|days\s+after)\b", re.I)
 _CONNECTOR = re.compile(r"^[\s,]*(?:and|&|,|as\s+well\s+as)?[\s,]*$", re.I)
 _PREP_BEFORE = re.compile(r"\b(?:with|from|at|to|by|of|on|for)\s+(?:the\s+)?$", re.I)
 _OWNS_ACCESS = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|tools?|services?|access|"
@@ -249,6 +253,8 @@ _MODIFIES = re.compile(r"^(?:'s|’s)?(?:\s+(?!(?:regarding|about|over|on|of|fro
 _STATEMENT = re.compile(r"\b(?:statement|update|note|response|message|letter|a\s+word)\s+(?:from|by)\s+", re.I)
 _NOUN_OBJECT = re.compile(r"^\s+(?:to|against|on|for|of)\s+(?:the\s+)?$", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
+_LETTER_TO = re.compile(r"^\s+(?:has\s+|had\s+|have\s+)?(?:sent|sends|send|wrote|writes|issued|delivered)\s+(?:a|an)\s+"
+                        r"(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\s+to\s+$", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
 _COUNTRY = re.compile(r"\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanction\w*)\b", re.I)
@@ -313,7 +319,8 @@ _POSS_DET = re.compile(r"\b(?:its|their|our|his|her|your)\s+$", re.I)
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
 _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
 _ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|rival|provider|platform|maker|reseller|"
-                         r"broker|customer|client|partner|gateway|host|aggregator|builder|editor|app)\s*,?\s*$", re.I)
+                         r"broker|customer|client|partner|gateway|host|aggregator|builder|editor|app)\s*,?\s*$|"
+                         r"\b(?:access|api\s+access|accounts?|keys?)\s+(?:for|of)\s+$", re.I)
 _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api|use|usage|models?|keys?|subscriptions?)\b|"
                         r"^,\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|company|firm|lab|developer|provider|platform|"
                         r"maker|reseller|broker|customer|gateway|host|aggregator|builder)\b", re.I)
@@ -454,6 +461,9 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
     if len(ai_before) >= 2 and _TOLD.search(sentence[ai_before[-2].end:ai_before[-1].start]) and _THAT_IT.match(
             sentence[ai_before[-1].end:vs]):
         # "OpenAI informed Augment Code that it would stop providing API access"
+        return ai_before[-2], ai_before[-1]
+    if len(ai_before) >= 2 and _LETTER_TO.match(sentence[ai_before[-2].end:ai_before[-1].start]):
+        # "Anthropic has sent a letter to OpenRouter demanding that the marketplace stop ..."
         return ai_before[-2], ai_before[-1]
     if len(ai_before) >= 2 and _LETTER.match(sentence[ai_before[-1].end:vs]):
         # "Mistral AI has sent Groq a letter threatening to ...": the indirect object is the target
