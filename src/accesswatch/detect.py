@@ -63,7 +63,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"shut(?:s|ting)?\s+(?:off|out)\b|shut(?:s|ting)?\s+(?:[\w'’.]+\s+){1,3}?out\s+of\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
               r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
-              r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|api|models?|pipe\w*|supply|capacity)\b|"
+              r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|api|models?|pipe\w*|supply|capacity|privileges|rights|licen[cs]e)\b|"
               r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available|"
               r"sell|provide|supply|support|license|work\s+with|accept)\b|"
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
@@ -87,7 +87,7 @@ _ACTION_PATTERNS: dict[str, str] = {
     # "our access to the v0 API would end within hours": the access is the subject
     "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
-             r"terminated|switched\s+off|shut\s+off|disabled))\b",
+             r"terminated|switched\s+off|shut\s+off|disabled|pulled|suspended|blocked|withdrawn|yanked|removed|revoked|restricted))\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
              r"shut\s+out\b|blacklist\w*|de-?platform\w*|turn(?:s|ed|ing)?\s+away\b|"
              r"(?:stop|stops|stopped|stopping|prevent|prevents|prevented|preventing|keep|keeps|kept|keeping)\s+(?:[\w'’.-]+\s+){1,3}?"
@@ -95,7 +95,7 @@ _ACTION_PATTERNS: dict[str, str] = {
              r"den(?:y|ies|ied|ying)\s+(?:[\w'’.-]+\s+){1,3}?access\b|"
              r"refus(?:e|es|ed|ing)\s+to\s+(?:sell|serve|provide|offer|supply|license)\b",
     "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown\s+on\b|"
-                r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
+                r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules|safeguards|checks|restrictions)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
                 r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
                 r"(?:limit(?:ed|s|ing)?|cap(?:s|ped|ping)?)\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
