@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_LOGGING_EXTRA_LOGGERS ?= accesswatch
 
-.PHONY: help demo test run serve lint bench clean
+.PHONY: help demo test run serve lint bench clean eval train-detector
 
 help:
 	@echo "make demo   - run the pipeline end to end on the bundled offline news site"
@@ -21,6 +21,8 @@ help:
 	@echo "make run    - run the monitor flow once on config/ (real feeds)"
 	@echo "make serve  - run the monitor flow on its schedule (starts a local Prefect server; Ctrl-C stops)"
 	@echo "make lint   - ruff"
+	@echo "make eval   - the detector's figures on the labelled corpus (dev, test, blind)"
+	@echo "make train-detector - retrain the detector's calibration model after a rules or corpus change"
 	@echo "make clean  - remove .venv and data/"
 
 $(STAMP): pyproject.toml
@@ -46,6 +48,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench
+
+eval: $(STAMP)
+	@for s in dev test blind; do $(BIN)/accesswatch eval tests/data/detect --split $$s --no-errors | head -2; done
+
+train-detector: $(STAMP)
+	$(BIN)/accesswatch train-detector tests/data/detect
 
 clean:
 	rm -rf $(VENV) data

@@ -116,3 +116,29 @@ def test_eval_command_reports_figures_and_errors() -> None:
     assert rep["n"] > 50 and 0 < rep["precision"] <= 1 and "errors" in rep
     table = CliRunner().invoke(app, ["eval", str(ROOT / "tests" / "data" / "detect"), "--config", str(CONFIG_DIR)])
     assert table.exit_code == 0 and "precision" in table.output and "predicted label by kind" in table.output
+
+
+def test_the_shipped_calibration_model_is_current_and_reproducible() -> None:
+    """The model in the package was trained on exactly the labelled corpus in the tree
+    (dev + test, never the blind sets), and training again gives the same weights: a
+    corpus change without `accesswatch train-detector` fails here."""
+    from accesswatch.calibrate import FEATURE_VERSION, data_fingerprint, load_model
+    from accesswatch.evaluate import train_model
+
+    model = load_model()
+    assert model is not None, "no shipped model: run accesswatch train-detector"
+    recs = [r for r in load_labelled([ROOT / "tests" / "data" / "detect"]) if r["split"] != "blind"]
+    assert model.meta["data"] == data_fingerprint(recs), "the labelled corpus changed: run accesswatch train-detector"
+    again = train_model(recs, GAZ, model.meta["c"])
+    assert again.meta["id"] == model.meta["id"] and DETECTOR_VERSION.endswith(model.meta["id"])
+    assert set(again.weights) == set(model.weights) and FEATURE_VERSION == "f1"
+    assert all(abs(again.weights[k] - w) < 1e-6 for k, w in model.weights.items())
+
+
+def test_the_model_moves_scores_only_where_the_rules_found_an_actor() -> None:
+    plain = detect("OpenAI launches GPT-5 with longer context", "The model is available today." + BODY, GAZ)
+    assert plain.score == 0.0 and plain.label == "negative"
+    rules = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ, model=None)
+    both = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ)
+    assert rules.label == both.label == "positive" and (rules.actor, rules.target) == (both.actor, both.target)
+    assert rules.detector_version != both.detector_version and rules.evidence == both.evidence

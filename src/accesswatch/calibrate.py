@@ -17,7 +17,7 @@ is about, learned from the labelled corpus:
 Explainability is kept: the evidence sentences are still the rules'. The model only moves
 the score, and only for articles where the rules found an actor. No I/O here except reading
 the shipped weights (``accesswatch/data/detector_model.json``); training
-(:func:`train`, ``accesswatch train-detector``) needs scikit-learn, the run does not.
+(``accesswatch train-detector``) needs scipy, the run does not.
 """
 
 from __future__ import annotations
@@ -210,17 +210,50 @@ def data_fingerprint(records: Iterable[dict[str, Any]]) -> str:
     return h.hexdigest()[:16]
 
 
+# Sign constraints: what each feature may do to the score. The corpus is small and written
+# for the project, so a free fit learns accidents ("partnership" words near disputes); the
+# signs below are domain knowledge the fit must respect. Unlisted features are left out.
+RAISES = frozenset({
+    "rule_logit", "rule_score", "n_sentences", "n_pair_sentences", "headline", "lead", "target_known", "target_class",
+    "actor_in_title", "target_in_title", "max_strength", "cue_dispute", "cue_terms", "cue_competitor", "cue_distill",
+    "cue_cutverb", "cue_statement", "cue_restore", "cue_china_class", "title_dispute", "title_cutverb", "title_distill",
+    "title_competitor", "title_china_class", "title_restore", "title_terms"})
+LOWERS = frozenset({
+    "filled", "unordered", "target_none", "target_inferred", "complain_only", "background", "borderline_share",
+    "cue_malicious", "cue_outage", "cue_lawsuit", "cue_partnership", "cue_launch", "cue_pricing", "cue_regulator",
+    "cue_chips", "cue_employees", "cue_money", "cue_talent", "cue_deprecation", "cue_hedge", "cue_denial",
+    "cue_crawler", "title_malicious", "title_outage", "title_lawsuit", "title_partnership", "title_launch",
+    "title_pricing", "title_regulator", "title_chips", "title_employees", "title_money", "title_talent",
+    "title_deprecation", "title_hedge", "title_denial", "title_crawler"})
+EITHER = frozenset({f"action_{a}" for a in _ACTIONS} | {"target_unknown", "cue_no_comment", "length"})
+
+
 def fit(rows: list[dict[str, float]], y: list[int], c: float = 1.0) -> tuple[dict[str, float], float]:
-    """L2 logistic regression (scikit-learn, liblinear: deterministic)."""
-    try:
-        from sklearn.feature_extraction import DictVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise RuntimeError("training the detector needs scikit-learn: pip install 'accesswatch[dev]'") from e
-    vec = DictVectorizer(sparse=False)
-    x = vec.fit_transform(rows)
-    clf = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
-    clf.fit(x, y)
-    names = vec.get_feature_names_out()
-    weights = {str(n): round(float(w), 6) for n, w in zip(names, clf.coef_[0], strict=True) if abs(w) > 1e-9}
-    return weights, round(float(clf.intercept_[0]), 6)
+    """L2 logistic regression with sign constraints (scipy's L-BFGS-B; deterministic)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    names = sorted({k for r in rows for k in r} & (RAISES | LOWERS | EITHER))
+    index = {n: i for i, n in enumerate(names)}
+    x = np.zeros((len(rows), len(names) + 1))
+    for i, r in enumerate(rows):
+        for k, v in r.items():
+            if k in index:
+                x[i, index[k]] = v
+    x[:, -1] = 1.0  # bias, not penalised
+    t = np.where(np.asarray(y) > 0, 1.0, -1.0)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = t * (x @ w)
+        p = np.exp(-np.logaddexp(0, z))  # sigmoid(-z)
+        reg = w[:-1] @ w[:-1] / (2 * c)
+        grad = -(x.T @ (t * p))
+        grad[:-1] += w[:-1] / c
+        return float(np.logaddexp(0, -z).sum() + reg), grad
+
+    bounds = [(0, None) if n in RAISES else (None, 0) if n in LOWERS else (None, None) for n in names] + [(None, None)]
+    res = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 5000})
+    w = res.x
+    weights = {n: round(float(w[i]), 6) for n, i in index.items() if abs(w[i]) > 1e-6}
+    return weights, round(float(w[-1]), 6)

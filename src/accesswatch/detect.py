@@ -315,6 +315,8 @@ def is_english(text: str) -> bool:
 
 
 _MAKER = re.compile(r"(?:'s|’s)?[- ](?:maker|developer|creator|owner|parent|company|lab|provider)\b", re.I)
+_PEOPLE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:employees|staff|staffers|users|customers|workers|engineers|developers|"
+                           r"researchers|subscribers)\b", re.I)
 _POSS_DET = re.compile(r"\b(?:its|their|our|his|her|your)\s+$", re.I)
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
 _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
@@ -554,8 +556,15 @@ class _Context:
     def salience(self) -> dict[str, float]:
         return _salience(*self.sources)
 
-    def most_salient(self, exclude: str | None) -> str | None:
-        ranked = sorted(((v, k) for k, v in self.salience.items() if k != exclude), reverse=True)
+    @cached_property
+    def known(self) -> frozenset[str]:
+        return frozenset(m.vendor.name for m in self.sources[0] + self.sources[1] if m.vendor.is_ai)
+
+    def most_salient(self, exclude: str | None, known_only: bool = False) -> str | None:
+        """The article's leading party; ``known_only``: only AI vendors of the gazetteer
+        (an actor must be one; a name from the lead may be a person)."""
+        ranked = sorted(((v, k) for k, v in self.salience.items()
+                         if k != exclude and (not known_only or k in self.known)), reverse=True)
         return ranked[0][1] if ranked else None
 
 
@@ -630,10 +639,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                          and p.name != target), None)
             if near is not None and not near.is_ai:
                 continue  # "Twitter ... said it had shut off third-party apps": a platform's own move
-            actor, filled = (near.name if near is not None else None) or ctx.most_salient(target), True
+            actor, filled = (near.name if near is not None else None) or ctx.most_salient(target, known_only=True), True
         if actor is None and target is None and _SUBJECT_REF.search(clause_before) and _OBJECT_REF.match(
                 sentence[head_end:head_end + 60]):
-            actor = ctx.most_salient(None)
+            actor = ctx.most_salient(None, known_only=True)
             here = next((p.name for p in parties if p.known and p.is_ai and p.name != actor and not p.is_product), None)
             if here is None and re.match(r"^\s*(?:[\w'’]+\s+){0,5}?(?:its|their)\b", sentence[head_end:head_end + 60], re.I):
                 # "Murmurate, the voice app, ... after ElevenLabs suspended its API key": the subject
@@ -659,6 +668,9 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             target, filled = (ctx.speaker if ctx.speaker != actor else None) or ctx.most_salient(actor), True
         if target == actor:
             target = None
+        if (filled and target_p is not None and target_p.known
+                and _PEOPLE_AFTER.match(sentence[target_p.end:target_p.end + 30])):
+            continue  # "prevent even Apple employees from accessing user data": people, and a guessed actor
         scope = sentence[head_end:head_end + 100]
         if _HARDWARE.search(scope) and not re.search(r"\b(?:api|models?)\b", scope, re.I):
             continue
@@ -842,7 +854,9 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     pairs = {(e.actor, e.target) for e in evidence if e.actor}
     if not pairs:
         return _negative(vendors)
-    (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in pairs), key=lambda x: (x[1], x[0][1] is not None))
+    # sorted first: a tie must not be broken by set order (string hashing differs per process)
+    (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in sorted(pairs, key=lambda p: (p[0] or "", p[1] or ""))),
+                                 key=lambda x: (x[1], x[0][1] is not None))
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
     inferred = False
     if target is None and any(e.action != "complain" for e in evs):
@@ -960,7 +974,7 @@ def _inferred_target(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> 
 def _merge_short_names(evidence: list[_Evidence]) -> list[_Evidence]:
     """"Yunqiao" in the headline and "Yunqiao Technology" in the body are one party."""
     names = {e.target for e in evidence if e.target} | {e.actor for e in evidence if e.actor}
-    longer = {n: max((m for m in names if m != n and m.startswith(n + " ")), key=len, default=None) for n in names}
+    longer = {n: max(sorted(m for m in names if m != n and m.startswith(n + " ")), key=len, default=None) for n in names}
     if not any(longer.values()):
         return evidence
     from dataclasses import replace
