@@ -50,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench
 
 eval: $(STAMP)
-	@for s in dev test blind; do $(BIN)/accesswatch eval tests/data/detect --split $$s --no-errors | head -2; done
+	@for s in dev test blind; do COLUMNS=200 $(BIN)/accesswatch eval tests/data/detect --split $$s --no-errors | head -2 || true; done
 
 train-detector: $(STAMP)
 	$(BIN)/accesswatch train-detector tests/data/detect

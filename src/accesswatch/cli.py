@@ -411,6 +411,8 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
         _fail(e if isinstance(e, AccessWatchError) else AccessWatchError(str(e)))
     if not from_db:
         records = [r for r in records if _in_split(r, split)]
+    if not records:
+        _fail(AccessWatchError(f"no labelled articles in the {split.value} split"))
     rep = evaluate(records, gaz, threshold, model=None if rules_only else SHIPPED)
     if json_out:
         sys.stdout.write(json.dumps({**rep.as_dict(), "errors": rep.errors}, ensure_ascii=False) + "\n")

@@ -161,7 +161,8 @@ _OBJECT = re.compile(
     r"customers?|capacity|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
 _MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
                      r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
-                     r"reverse[- ]engineer\w*|competing|abuse\w*|suspicious|anomalous|unusual\s+(?:traffic|volume|activity))", re.I)
+                     r"reverse[- ]engineer\w*|competing|abuse\w*|suspicious|anomalous|unusual\s+(?:traffic|volume|activity)|"
+                     r"cop(?:y|ied|ies|ying)|clon\w+|extract\w*|obfuscat\w+|disguis\w+|evad\w+|circumvent\w*)", re.I)
 _MISUSE_STRONG = re.compile(r"\b(?:distill\w*|outputs?|api|terms\s+of\s+(?:service|use)|exfiltrat\w*|resell\w*|"
                             r"train(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:on|with)|misus\w+|improperly|inappropriately)\b", re.I)
 _APP_STORE = re.compile(r"\b(?:app\s+stores?|play\s+store|App\s+Store|from\s+(?:its|the)\s+stores?|for\s+download)\b", re.I)
@@ -200,7 +201,9 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
                          r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight)|this\s+(?:past\s+)?(?:summer|spring|fall|autumn|winter|year)(?:'s|’s)|"
                          r"episodes?\s+such\s+as|has\s+since\s+(?:faded|eased|been\s+resolved|blown\s+over)|"
-                         r"in\s+the\s+(?:days|weeks|months)\s+(?:before|after|leading)|in\s+between|soured\s+when)\b", re.I)
+                         r"in\s+the\s+(?:days|weeks|months)\s+(?:before|after|leading)|in\s+between|"
+                         r"(?:flared|soured|escalated|began|started|heated\s+up|boiled\s+over|came\s+to\s+a\s+head)\s+(?:[\w-]+\s+){0,3}?when|"
+                         r"was\s+when|remember\s+(?:that|when))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
 _DATA_ACCESS = re.compile(r"\b(?:data|api|content|posts|archive|scrap\w*|crawl\w*)\b", re.I)
@@ -216,7 +219,8 @@ _CLASS_TARGET = re.compile(
     r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea|the\s+mainland)\b|"
     r"\bunsupported\s+(?:regions?|countries|markets|territories)|"
     r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|"
-    r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
+    r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|"
+    r"\b(?:rival|competing|AI)\s+(?:[\w-]+\s+){0,2}?(?:rivals|competitors|search\s+engines|engines)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
 _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup",
                 "third-party", "third party", "traffic", "region")
@@ -627,7 +631,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         clause_before = sentence[max(0, vs - 60):vs]
         if ((actor is None or (actor_p is not None and actor_p.start > vs))
                 and (a := _AUTHORITY.search(clause_before)) is not None
-                and not _ADDRESSED.search(clause_before, 0, a.start())) or _ORDERED.search(clause_before):
+                and not _ADDRESSED.search(sentence, max(0, vs - 110), max(0, vs - 60) + a.start())) or _ORDERED.search(clause_before):
             continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
         if actor is None and target is not None and (
@@ -854,9 +858,23 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     pairs = {(e.actor, e.target) for e in evidence if e.actor}
     if not pairs:
         return _negative(vendors)
+    # A pair whose actor the headline does not name, in an article whose headline names AI
+    # vendors, is most likely background ("Anthropic already bars ..." in a piece on OpenAI
+    # and DeepSeek): it competes at 0.75 of its strength.
+    headline_ai = {m.vendor.name for m in title_mentions if m.vendor.is_ai}
+
+    def ranked(p: tuple[str | None, str | None]) -> float:
+        sc = _pair_score(evidence, *p)
+        if headline_ai and p[0] not in headline_ai:
+            sc *= 0.75
+        if headline_ai - {p[0]} and p[1] not in headline_ai:
+            sc *= 0.8  # the headline names the other side, and this pair's target is someone else
+        return sc
+
     # sorted first: a tie must not be broken by set order (string hashing differs per process)
-    (actor, target), score = max(((p, _pair_score(evidence, *p)) for p in sorted(pairs, key=lambda p: (p[0] or "", p[1] or ""))),
-                                 key=lambda x: (x[1], x[0][1] is not None))
+    (actor, target), best = max(((p, ranked(p)) for p in sorted(pairs, key=lambda p: (p[0] or "", p[1] or ""))),
+                                key=lambda x: (x[1], x[0][1] is not None))
+    score = max(best, _pair_score(evidence, actor, target))
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
     inferred = False
     if target is None and any(e.action != "complain" for e in evs):
