@@ -80,7 +80,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"halt(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api|use|usage|service|accounts?)\b|"
               r"kill(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api\s+keys?|accounts?)\b|"
               r"pull(?:s|ed|ing)?\s+(?-i:[A-Z][\w.-]*)\s+(?:[\w.-]+\s+){0,2}?from\s+(?-i:(?=[A-Z]))|"
-              r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+the\s+door\s+on\b|"
+              r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+the\s+(?:[\w-]+\s+)?door\s+on\b|"
               r"cut(?:s|ting)?\s+(?:[\w'’.-]+\s+){0,2}?loose\b|show(?:s|ed|ing|n)?\s+(?:[\w'’.-]+\s+){0,3}?the\s+door\b|"
               r"(?:kick|boot)(?:ed|s|ing)?\s+(?:[\w'’.-]+\s+){0,3}?from\b|"
               r"(?:clos|shut|turn)\w*\s+(?:off\s+)?the\s+(?:spigot|tap|faucet|valve)\b",
@@ -217,7 +217,7 @@ _CLASS_TARGET = re.compile(
     # a region: "API traffic from China", "unsupported regions", "developers in mainland China"
     r"\b(?:traffic|requests|users|developers|customers|companies|firms|access|accounts)\s+(?:from|in|based\s+in|located\s+in)\s+"
     r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea|the\s+mainland)\b|"
-    r"\bunsupported\s+(?:regions?|countries|markets|territories)|"
+    r"\bunsupported\s+(?:regions?|countries|markets|territories)|(?<=door\s)on\s+(?:mainland\s+)?(?:China|Russia|Iran)\b|"
     r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|"
     r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|"
     r"\b(?:rival|competing|AI)\s+(?:[\w-]+\s+){0,2}?(?:rivals|competitors|search\s+engines|engines)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
