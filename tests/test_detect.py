@@ -142,3 +142,22 @@ def test_the_model_moves_scores_only_where_the_rules_found_an_actor() -> None:
     both = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ)
     assert rules.label == both.label == "positive" and (rules.actor, rules.target) == (both.actor, both.target)
     assert rules.detector_version != both.detector_version and rules.evidence == both.evidence
+
+
+def test_train_detector_command_writes_a_model_the_detector_can_use(tmp_path) -> None:
+    out = tmp_path / "model.json"
+    res = CliRunner().invoke(app, ["train-detector", str(ROOT / "tests" / "data" / "detect" / "holdout1.jsonl"),
+                                   "--split", "all", "--config", str(CONFIG_DIR), "-o", str(out), "--no-cv"])
+    assert res.exit_code == 0, res.output
+    from accesswatch.calibrate import load_model
+
+    model = load_model(str(out))
+    assert model is not None and model.meta["records"] == 100 and model.weights
+    r = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ, model=model)
+    assert r.is_dispute and r.detector_version.endswith(model.meta["id"])
+    # the blind sets are never trained on, whatever the split asked for
+    blind = tmp_path / "blind9.jsonl"
+    blind.write_text((ROOT / "tests" / "data" / "detect" / "holdout1.jsonl").read_text().replace('"split": "test"', '"x": 1'))
+    res = CliRunner().invoke(app, ["train-detector", str(blind), "--split", "all", "--config", str(CONFIG_DIR),
+                                   "-o", str(out), "--no-cv"])
+    assert res.exit_code != 0 and "no labelled records" in res.output
