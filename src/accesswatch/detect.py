@@ -162,7 +162,7 @@ _OBJECT = re.compile(
 _MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
                      r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
                      r"reverse[- ]engineer\w*|competing|abuse\w*|suspicious|anomalous|unusual\s+(?:traffic|volume|activity)|"
-                     r"cop(?:y|ied|ies|ying)|clon\w+|extract\w*|obfuscat\w+|disguis\w+|evad\w+|circumvent\w*)", re.I)
+                     r"cop(?:y|ied|ies|ying)|clon\w+|extract\w*|obfuscat\w+|disguis\w+|evad\w+|circumvent\w*|siphon\w*)", re.I)
 _MISUSE_STRONG = re.compile(r"\b(?:distill\w*|outputs?|api|terms\s+of\s+(?:service|use)|exfiltrat\w*|resell\w*|"
                             r"train(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:on|with)|misus\w+|improperly|inappropriately)\b", re.I)
 _APP_STORE = re.compile(r"\b(?:app\s+stores?|play\s+store|App\s+Store|from\s+(?:its|the)\s+stores?|for\s+download)\b", re.I)
@@ -202,7 +202,11 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"(?:19|20)\d\d\s+(?:case|incident|dispute|spat|fight)|this\s+(?:past\s+)?(?:summer|spring|fall|autumn|winter|year)(?:'s|’s)|"
                          r"episodes?\s+such\s+as|has\s+since\s+(?:faded|eased|been\s+resolved|blown\s+over)|"
                          r"in\s+the\s+(?:days|weeks|months)\s+(?:before|after|leading)|in\s+between|"
-                         r"(?:flared|soured|escalated|began|started|heated\s+up|boiled\s+over|came\s+to\s+a\s+head)\s+(?:[\w-]+\s+){0,3}?when|"
+                         r"(?:flared|soured|escalated|began|started|heated\s+up|boiled\s+over|came\s+to\s+a\s+head|turn|complicated)\s+(?:[\w-]+\s+){0,3}?when|"
+                         r"(?:^|[,;(]\s*)when\s+(?:[\w'’.-]+\s+){1,5}?(?:cut|barred|blocked|revoked|suspended|restricted|banned|pulled|shut|"
+                         r"cracked|accused|limited|throttled)|episode\s+in\s+which|"
+                         r"(?-i:last\s+(?:January|February|March|April|May|June|July|August|September|October|November|December))|"
+                         r"since\s+(?:(?:early|mid|late)[- ]?)?(?:19|20)\d\d|"
                          r"was\s+when|remember\s+(?:that|when))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
@@ -327,6 +331,10 @@ _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after
 _ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|rival|provider|platform|maker|reseller|"
                          r"broker|customer|client|partner|gateway|host|aggregator|builder|editor|app)\s*,?\s*$|"
                          r"\b(?:access|api\s+access|accounts?|keys?)\s+(?:for|of)\s+$", re.I)
+# every word _ORG_BEFORE and _ORG_AFTER need: a cheap test before scanning capitalised names
+_ORG_CUE = re.compile(r"startup|start-up|company|firm|\blab|developer|rival|provider|platform|maker|reseller|broker|customer|"
+                      r"client|partner|gateway|host|aggregator|builder|editor|\bapp|access|accounts?|keys?|\bapi|\buse|usage|"
+                      r"models?|subscription", re.I)
 _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api|use|usage|models?|keys?|subscriptions?)\b|"
                         r"^,\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|company|firm|lab|developer|provider|platform|"
                         r"maker|reseller|broker|customer|gateway|host|aggregator|builder)\b", re.I)
@@ -344,6 +352,9 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
                               or bool(_POSS_DET.search(sentence[max(0, m.start - 8):m.start]))))
     for m in _CLASS_TARGET.finditer(sentence):
         parties.append(_Party(m.start(), m.end(), None, False, False, False, is_class=True))
+    if not _ORG_CUE.search(sentence):
+        parties.sort(key=lambda p: p.start)
+        return parties  # no cue anywhere: no unknown name can be an organisation
     taken = [(p.start, p.end) for p in parties]
     for m in _PROPER.finditer(sentence):
         if any(s < m.end() and m.start() < e for s, e in taken):
