@@ -94,14 +94,14 @@ _ACTION_PATTERNS: dict[str, str] = {
              r"from\s+(?:using|accessing|tapping|calling|querying|building\s+on)\b|"
              r"den(?:y|ies|ied|ying)\s+(?:[\w'’.-]+\s+){1,3}?access\b|"
              r"refus(?:e|es|ed|ing)\s+to\s+(?:sell|serve|provide|offer|supply|license)\b",
-    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown\s+on\b|"
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown(?:\s+on)?\b|lock-?out\b|"
                 r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules|safeguards|checks|restrictions)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
                 r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
                 r"(?:limit(?:ed|s|ing)?|cap(?:s|ped|ping)?)\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
                 r"limit(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,3}?(?:access|use|usage|requests|capacity)\b|(?:slash|cut|lower|reduc|trimm?)(?:ed|es|s|ting|ing)?\s+" + _W + r"(?:rate\s+limits?|quotas?|capacity)\b",
     "probe": r"investigat(?:e|ed|es|ing|ion|ions)\b|(?:looking|looked)\s+at\s+whether\b|audit(?:ed|s|ing)?\s+(?:whether|how)\b|prob(?:e|ed|es|ing)\b|review(?:ing|ed|s)?[\"'”’]?\s+(?:whether|if)\b|"
              r"looking\s+into\b|examin(?:e|ed|es|ing)\s+(?:whether|if)\b|accus(?:e|ed|es|ing|ation|ations)\b|"
-             r"alleg(?:e|ed|es|ing|ation|ations)\b|evidence\s+(?:that\s+)?(?-i:(?=[A-Z]))|"
+             r"alleg(?:e|ed|es|ing|ation|ations)\b|distillation\s+(?:report|claims?|accusations?|allegations?|probe|investigation)\b|evidence\s+(?:that\s+)?(?-i:(?=[A-Z]))|"
              r"flag(?:s|ged|ging)\s+(?:[\w'’-]+\s+){0,3}?(?:suspicious|unusual|anomalous|abnormal)\b",
     # the misuser is the subject here: "DeepSeek may have inappropriately distilled its models"
     "misuse": r"(?:inappropriately|improperly|illicitly|illegally|secretly|systematically)\s+(?:distill\w*|used?|train\w*|copied|"
@@ -131,7 +131,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -153,7 +153,8 @@ def _stem_offsets(lower: str) -> list[int]:
 
 
 _NOUN_FORMS = re.compile(r"^(?:cut-?off|cutoff|ban|bans|suspension|revocation|block|restrictions?|probe|investigation|"
-                         r"ultimatum|accusations?|allegations?|review|warning|throttling)$", re.I)
+                         r"ultimatum|accusations?|allegations?|review|warning|throttling|lock-?out|crackdown|"
+                         r"distillation\s+(?:report|claims?|accusations?|allegations?|probe|investigation))$", re.I)
 
 _OBJECT = re.compile(
     r"\b(?:api|apis|access|models?|accounts?|keys?|tools?|subscriptions?|endpoints?|platform|services?|"
