@@ -478,11 +478,10 @@ def compare_pools(items: list[tuple[str, str]], settings: Any, cpu: Callable[[],
     extract.run_extraction(items, settings)
     cold_s, cold_cpu = time.perf_counter() - t, cpu_delta(c0, cpu())["total"]
     workers = min(extract._workers(settings), max(1, len(items) // extract.MIN_POOL_BATCH))
-    chunks = [items[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        list(ex.map(extract._extract_many, chunks))  # start and warm the workers
+        list(ex.map(extract._extract_pair, items, chunksize=4))  # start and warm the workers
         c0, t = cpu(), time.perf_counter()
-        list(ex.map(extract._extract_many, chunks))
+        list(ex.map(extract._extract_pair, items, chunksize=4))
         warm_s, warm_cpu = time.perf_counter() - t, cpu_delta(c0, cpu())["total"]
     return {"pages": len(items), "workers": workers, "cold_seconds": round(cold_s, 3), "cold_cpu_seconds": round(cold_cpu, 3),
             "warm_seconds": round(warm_s, 3), "warm_cpu_seconds": round(warm_cpu, 3)}
