@@ -62,10 +62,12 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"pull(?:ed|s|ing)?\s+the\s+plug|pull(?:ed|s|ing)?\s+(?:[\w'’-]+\s+){0,6}?(?:access|api|models?|capacity|supply|quota)\b|"
               r"shut(?:s|ting)?\s+(?:off|out)\b|shut(?:s|ting)?\s+(?:[\w'’.]+\s+){1,3}?out\s+of\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
-              r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?" + _W + r"access\b|"
+              r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|capacity|supply)\b|"
+              r"(?:wound|wind|winding|winds)\s+down\b|(?:would|will|did|does)\s+not\s+continue\s+(?:to\s+)?(?:supply|serv|provid|offer|sell)\w*|"
+              r"reject(?:s|ed|ing)?\s+(?:[\w'’-]+\s+){0,2}?(?:requests|traffic|calls|logins|credentials|tokens)\s+from\b|"
               r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|api|models?|pipe\w*|supply|capacity|privileges|rights|licen[cs]e)\b|"
               r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available|"
-              r"sell|provide|supply|support|license|work\s+with|accept)\b|"
+              r"sell|provide|supply|support|license|work\s+with|accept|buy|purchase|subscribe)\b|"
               r"stop(?:ped|s|ping)?\s+(?:serving|providing|offering|selling|supplying|allowing)\b|"
               r"(?:denied|loses|removed|disabled|withdr[ae]w|withdrawn|pulled)\s+(?:\w+\s+){0,2}?(?:access|api\s+keys?)\b|"
               r"(?:kick|boot|lock)(?:ed|s|ing)?\s+(?:\w+\s+){0,3}?(?:off|out)\b|"
@@ -80,7 +82,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"halt(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api|use|usage|service|accounts?)\b|"
               r"kill(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,3}?(?:access|api\s+keys?|accounts?)\b|"
               r"pull(?:s|ed|ing)?\s+(?-i:[A-Z][\w.-]*)\s+(?:[\w.-]+\s+){0,2}?from\s+(?-i:(?=[A-Z]))|"
-              r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+the\s+(?:[\w-]+\s+)?door\s+on\b|"
+              r"(?:shut|shuts|shutting|close|closes|closed|closing|slam|slams|slammed)\s+(?:the\s+(?:[\w-]+\s+)?)?door\b(?:\s+on\b)?|"
               r"cut(?:s|ting)?\s+(?:[\w'’.-]+\s+){0,2}?loose\b|show(?:s|ed|ing|n)?\s+(?:[\w'’.-]+\s+){0,3}?the\s+door\b|"
               r"(?:kick|boot)(?:ed|s|ing)?\s+(?:[\w'’.-]+\s+){0,3}?from\b|"
               r"(?:clos|shut|turn)\w*\s+(?:off\s+)?the\s+(?:spigot|tap|faucet|valve)\b",
@@ -131,7 +133,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation wound wind winding winds would will did does").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -207,7 +209,8 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"(?:^|[,;(]\s*)when\s+(?:[\w'’.-]+\s+){1,5}?(?:cut|barred|blocked|revoked|suspended|restricted|banned|pulled|shut|"
                          r"cracked|accused|limited|throttled)|episode\s+in\s+which|"
                          r"(?-i:last\s+(?:January|February|March|April|May|June|July|August|September|October|November|December))|"
-                         r"since\s+(?:(?:early|mid|late)[- ]?)?(?:19|20)\d\d|"
+                         r"since\s+(?:(?:early|mid|late)[- ]?)?(?:19|20)\d\d|(?:a|one|two|three|several|few)\s+(?:days?|weeks?|months?)\s+after|"
+                         r"looks\s+like\s+a\s+footnote|"
                          r"was\s+when|remember\s+(?:that|when))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
@@ -225,7 +228,7 @@ _CLASS_TARGET = re.compile(
     r"\bunsupported\s+(?:regions?|countries|markets|territories)|(?<=door\s)on\s+(?:mainland\s+)?(?:China|Russia|Iran)\b|"
     r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|"
     r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|"
-    r"\b(?:rival|competing|AI)\s+(?:[\w-]+\s+){0,2}?(?:rivals|competitors|search\s+engines|engines)\b|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
+    r"\b(?:rival|competing|AI)\s+(?:[\w-]+\s+){0,2}?(?:rivals|competitors|search\s+engines|engines)\b|\b(?:rivals|competitors)(?:'|’)?(?=\s)|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
 _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup",
                 "third-party", "third party", "traffic", "region")
@@ -549,7 +552,10 @@ _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|court
 _STAFF = re.compile(r"\b(?:employees|staff|staffers|engineers|accounts?|developers|team)\b", re.I)
 _ADDRESSED = re.compile(r"\b(?:tell|tells|told|telling|wrote\s+to|writes\s+to|urg\w+|brief\w+|warn\w+|memo\s+to|"
                         r"letter\s+to|testified\s+(?:to|before)|asked)\s+(?:the\s+|U\.S\.\s+|US\s+)?(?:\w+\s+)?$", re.I)
-_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|court|filed\s+suit|plaintiffs?|judge|trade\s+secrets?|damages|"
+_DEVICES = re.compile(r"\bon\s+(?:(?:work|government|official|office|state|company|employee|staff)[- ])?"
+                      r"(?:computers|devices|phones|laptops|networks|PCs)\b", re.I)
+_LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|(?:in|a|the|federal|district|appeals|high|supreme)\s+court|"
+                      r"court\s+(?:filing|order|ruling|case|documents?|papers)|filed\s+suit|plaintiffs?|judge|trade\s+secrets?|damages|"
                       r"injunction|an\s+order\s+(?:barring|blocking|preventing))\b", re.I)
 _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
                                  r"\b(?:told|warned|informed|notified)\b", re.I)
@@ -690,6 +696,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         scope = sentence[head_end:head_end + 100]
         if _HARDWARE.search(scope) and not re.search(r"\b(?:api|models?)\b", scope, re.I):
             continue
+        if _DEVICES.search(sentence):
+            continue  # "block DeepSeek on work computers": an app ban, not API access
         if _APP_STORE.search(sentence):
             continue  # an app pulled from a store is not API access
         if not target_known and not filled and _PEOPLE.search(sentence[head_end:head_end + 70]):
