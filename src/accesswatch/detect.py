@@ -883,8 +883,12 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     # and DeepSeek): it competes at 0.75 of its strength.
     headline_ai = {m.vendor.name for m in title_mentions if m.vendor.is_ai}
 
+    head_actors = {e.actor for e in evidence if e.position == 0 and e.actor}
+
     def ranked(p: tuple[str | None, str | None]) -> float:
         sc = _pair_score(evidence, *p)
+        if head_actors and p[0] not in head_actors:
+            sc *= 0.8  # the headline's own evidence names another actor
         if headline_ai and p[0] not in headline_ai:
             sc *= 0.75
         if headline_ai - {p[0]} and p[1] not in headline_ai:
