@@ -63,7 +63,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"shut(?:s|ting)?\s+(?:off|out)\b|shut(?:s|ting)?\s+(?:[\w'’.]+\s+){1,3}?out\s+of\b|yank(?:ed|s|ing)?\b|"
               r"terminat(?:e|ed|es|ing)\s+" + _W + r"(?:access|accounts?|api|contract|agreement)\b|"
               r"(?:end|ended|ends|ending)\s+(?:its\s+|their\s+|the\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|capacity|supply)\b|"
-              r"(?:wound|wind|winding|winds)\s+down\b|(?:would|will|did|does)\s+not\s+continue\s+(?:to\s+)?(?:supply|serv|provid|offer|sell)\w*|"
+              r"(?:wind|winding|winds|wound)\s+down\s+(?:[\w'’-]+\s+){0,4}?(?:access|capacity|supply|api|accounts?)\b|(?:would|will|did|does)\s+not\s+continue\s+(?:to\s+)?(?:supply|serv|provid|offer|sell)\w*|"
               r"reject(?:s|ed|ing)?\s+(?:[\w'’-]+\s+){0,2}?(?:requests|traffic|calls|logins|credentials|tokens)\s+from\b|"
               r"los(?:t|e|es|ing)\s+(?:its\s+|their\s+|all\s+)?(?:[\w'’-]+\s+){0,4}?(?:access|api|models?|pipe\w*|supply|capacity|privileges|rights|licen[cs]e)\b|"
               r"no\s+longer\s+(?:be\s+)?(?:able\s+to|allowed\s+to|permitted\s+to|has\s+access|have\s+access|get|use|access|offer|serve|call|tap|available|"
@@ -88,7 +88,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"(?:clos|shut|turn)\w*\s+(?:off\s+)?the\s+(?:spigot|tap|faucet|valve)\b",
     # "our access to the v0 API would end within hours": the access is the subject
     "ended": r"access\s+(?:to\s+[^.;]{0,60}?\s)?(?:would|will|was\s+going\s+to|is\s+going\s+to)\s+(?:end|stop|be\s+(?:cut|revoked|"
-             r"terminated|switched\s+off|shut\s+off|disabled))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
+             r"terminated|switched\s+off|shut\s+off|disabled|wound\s+down|phased\s+out))\b|access\s+(?:to\s+[^.;]{0,60}?\s)?(?:ended|was\s+(?:cut|revoked|"
              r"terminated|switched\s+off|shut\s+off|disabled|pulled|suspended|blocked|withdrawn|yanked|removed|revoked|restricted))\b",
     "block": r"block(?:ed|s|ing)?\b|\bbar(?:red|s|ring)?\b|\bban(?:ned|s|ning)?\b|prohibit(?:ed|s|ing)?\b|forb(?:id|ids|ade|idden|idding)\b|"
              r"shut\s+out\b|blacklist\w*|de-?platform\w*|turn(?:s|ed|ing)?\s+away\b|"
@@ -96,7 +96,7 @@ _ACTION_PATTERNS: dict[str, str] = {
              r"from\s+(?:using|accessing|tapping|calling|querying|building\s+on)\b|"
              r"den(?:y|ies|ied|ying)\s+(?:[\w'’.-]+\s+){1,3}?access\b|"
              r"refus(?:e|es|ed|ing)\s+to\s+(?:sell|serve|provide|offer|supply|license)\b",
-    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown(?:\s+on)?\b|lock-?out\b|"
+    "restrict": r"restrict(?:ed|s|ing|ion|ions)?\b|(?:capacity|access|api|supply)\s+cuts?\b|(?:crack|clamp)(?:s|ed|ing)?\s+down\s+on\b|crackdown(?:\s+on)?\b|lock-?out\b|"
                 r"tighten(?:s|ed|ing)?\s+(?:[\w'’.-]+\s+){0,2}?(?:access|grip|controls?|rules|safeguards|checks|restrictions)\b|downgrad(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?access\b|"
                 r"tighten(?:ed|s|ing)?\s+(?:the\s+)?(?:limits|rate\s+limits|quotas?)\s+(?:on|for)\b|"
                 r"(?:limit(?:ed|s|ing)?|cap(?:s|ped|ping)?)\s+(?-i:(?=[A-Z]))|throttl(?:e|ed|es|ing)\b|rate[- ]limit(?:ed|ing|s)?\b|curb(?:ed|s|ing)?\b|"
@@ -133,7 +133,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation wound wind winding winds would will did does").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation wound wind winding winds would will did does capacity supply api").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -155,7 +155,7 @@ def _stem_offsets(lower: str) -> list[int]:
 
 
 _NOUN_FORMS = re.compile(r"^(?:cut-?off|cutoff|ban|bans|suspension|revocation|block|restrictions?|probe|investigation|"
-                         r"ultimatum|accusations?|allegations?|review|warning|throttling|lock-?out|crackdown|"
+                         r"ultimatum|accusations?|allegations?|review|warning|throttling|lock-?out|crackdown|(?:capacity|access|api|supply)\s+cuts?|"
                          r"distillation\s+(?:report|claims?|accusations?|allegations?|probe|investigation))$", re.I)
 
 _OBJECT = re.compile(
@@ -180,7 +180,7 @@ _OUTAGE = re.compile(r"\b(?:outage|downtime|disruption|incident|glitch|bug|maint
                      r"service\s+was\s+(?:down|unavailable)|went\s+down|back\s+up|status\s+page)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|never|no|nobody|none|cannot|can't|n't|denied|deny|denies|without|nor|refused\s+to|declined\s+to|rul(?:ed|es)\s+out)\b"
                        r"|n't\b", re.I)
-_HYPOTHETICAL = re.compile(r"\b(?:could|would|might|(?-i:may)|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|"
+_HYPOTHETICAL = re.compile(r"\b(?:could|would|might|(?-i:may)|if|unless|should|what\s+if|hypothetical\w*|imagine|risk\s+of|suggest(?:ed|ing|s)?|"
                            r"fears?\s+(?:of|that)|worr(?:y|ies|ied)\s+(?:that|about)|possibility|potential(?:ly)?|"
                            r"rumou?r\w*|speculat\w*|considering|weighing|plans?\s+to|planning\s+to|preparing\s+to|claim(?:ed|s)?|"
                            r"whether\s+to|in\s+theory|ever|discuss(?:ed|es|ing)|explor(?:ed|es|ing)|mull(?:ed|s|ing)|contemplat\w+|floated)\b", re.I)
@@ -210,7 +210,7 @@ _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|w
                          r"cracked|accused|limited|throttled)|episode\s+in\s+which|"
                          r"(?-i:last\s+(?:January|February|March|April|May|June|July|August|September|October|November|December))|"
                          r"since\s+(?:(?:early|mid|late)[- ]?)?(?:19|20)\d\d|(?:a|one|two|three|several|few)\s+(?:days?|weeks?|months?)\s+after|"
-                         r"looks\s+like\s+a\s+footnote|"
+                         r"looks\s+like\s+a\s+footnote|resurfac\w+|rekindl\w+|revived|"
                          r"was\s+when|remember\s+(?:that|when))\b", re.I)
 _CRAWLER = re.compile(r"\b(?:crawlers?|crawling|web\s+crawl\w*|scrap\w*|robots\.txt|(?:web\s+)?bots?\b|spiders?|data\s+dumps?|training\s+data|"
                       r"content\s+licens\w+|data\s+licens\w+|user\s+data|(?:user|forum|community)\s+posts|archive|dataset)", re.I)
@@ -417,6 +417,12 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             and _MODIFIES.match(sentence[before[-1].end:vs])):
         # "Google Gemini API account suspension": the modifier is the actor; the target comes
         # from the article (a statement "from Moonshot AI")
+        mod = before[-1]
+        if (re.search(r"\bthe\s+$", sentence[max(0, mod.start - 5):mod.start], re.I) and not mod.is_product
+                and not sentence[mod.end:vs].strip() and not _NOUN_OBJECT.match(sentence[ve:ve + 12])):
+            # "The Windsurf cutoff", "the ByteDance suspension": the one it happened to (the
+            # caller takes the actor from the article)
+            return None, mod
         if not any(p.known and p.is_ai and p.name != before[-1].name for p in before if vs - p.end < 60):
             # "OpenAI's ultimatum to Cognition", "Google's ban on xAI": the object follows
             obj = next((p for p in after if not p.is_product and _NOUN_OBJECT.match(sentence[ve:p.start])), None)
@@ -507,9 +513,12 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             comp = next((p for p in reversed(before) if p.known and not p.is_product and p.name == actor.name), None)
             actor = comp or actor
     target = None
-    for p in after:
+    for i, p in enumerate(after):
         if _NEXT_CLAUSE.search(sentence[ve:p.start]):
             break  # "... bar customers from it, and Microsoft has concluded ...": another clause
+        if p.is_class and i + 1 < len(after) and not after[i + 1].is_product and re.match(
+                r"^\s*,?\s*(?:like|such\s+as|including|notably)\s+$", sentence[p.end:after[i + 1].start], re.I):
+            p = after[i + 1]  # "third-party tools like OpenCode": the one named
         if actor is not None and p.name == actor.name:
             continue
         if p.is_product and p.known:
@@ -549,9 +558,11 @@ _OWNER_REF = re.compile(r"^\s*(?:[\w'’]+\s+){0,3}?(?:its|their|the\s+(?:[\w-]+
 _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|courts?|judge|ministry|commission|watchdog|"
                         r"department|lawmakers|officials|congress|senate|parliament|state|garante|beijing|washington|"
                         r"white\s+house|administration|police|sanctions?)\b", re.I)
-_STAFF = re.compile(r"\b(?:employees|staff|staffers|engineers|accounts?|developers|team)\b", re.I)
+_STAFF = re.compile(r"\b(?:employees?|staff|staffers|engineers|accounts?|developers|team)\b", re.I)
 _ADDRESSED = re.compile(r"\b(?:tell|tells|told|telling|wrote\s+to|writes\s+to|urg\w+|brief\w+|warn\w+|memo\s+to|"
                         r"letter\s+to|testified\s+(?:to|before)|asked)\s+(?:the\s+|U\.S\.\s+|US\s+)?(?:\w+\s+)?$", re.I)
+_HEAD_DENIAL = re.compile(r"\b(?:not|n't|never)\s+(?:a\s+|an\s+)?(?:cutoff|cut-off|ban|block|blocking|suspension|restriction|"
+                          r"crackdown|lockout)\b|\ba\s+bug\b", re.I)
 _DEVICES = re.compile(r"\bon\s+(?:(?:work|government|official|office|state|company|employee|staff)[- ])?"
                       r"(?:computers|devices|phones|laptops|networks|PCs)\b", re.I)
 _LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|(?:in|a|the|federal|district|appeals|high|supreme)\s+court|"
@@ -652,6 +663,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 and not _ADDRESSED.search(sentence, max(0, vs - 110), max(0, vs - 60) + a.start())) or _ORDERED.search(clause_before):
             continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
+        if (actor is None and target_p is not None and target_p.known and _NOUN_FORMS.match(verb.group(0))
+                and re.search(r"\bthe\s+$", sentence[max(0, target_p.start - 5):target_p.start], re.I)
+                and not sentence[target_p.end:vs].strip()):
+            actor, filled = ctx.most_salient(target, known_only=True), True  # "the Windsurf cutoff"
         if actor is None and target is not None and (
                 _SUBJECT_REF.search(clause_before)
                 or (group == "misuse" and _OWNER_REF.match(sentence[head_end:head_end + 60]))):
@@ -915,6 +930,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     if (all(e.position > 2 for e in evs) and len({e.sentence for e in evs}) < 2
             and not (actor in named and (target in named or target is None))):
         score *= 0.7  # one sentence deep in a piece whose headline is about something else: background
+    if _HEAD_DENIAL.search(title):
+        score *= 0.5  # "Claude errors were a bug, not a cutoff"
     score = round(score, 3)
     complain_only = all(e.action == "complain" and not e.names_action for e in evs)
     if complain_only:
