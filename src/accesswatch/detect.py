@@ -561,6 +561,7 @@ _AUTHORITY = re.compile(r"\b(?:government|regulators?|authorit\w+|agenc\w+|court
 _STAFF = re.compile(r"\b(?:employees?|staff|staffers|engineers|accounts?|developers|team)\b", re.I)
 _ADDRESSED = re.compile(r"\b(?:tell|tells|told|telling|wrote\s+to|writes\s+to|urg\w+|brief\w+|warn\w+|memo\s+to|"
                         r"letter\s+to|testified\s+(?:to|before)|asked)\s+(?:the\s+|U\.S\.\s+|US\s+)?(?:\w+\s+)?$", re.I)
+_FIRST_PERSON = re.compile(r"(?:^|[\s\"“])(?:we|our|us)\b(?![^,;]*\b(?:they|their|it)\b)", re.I)
 _HEAD_DENIAL = re.compile(r"\b(?:not|n't|never)\s+(?:a\s+|an\s+)?(?:cutoff|cut-off|ban|block|blocking|suspension|restriction|"
                           r"crackdown|lockout)\b|\ba\s+bug\b", re.I)
 _DEVICES = re.compile(r"\bon\s+(?:(?:work|government|official|office|state|company|employee|staff)[- ])?"
@@ -693,6 +694,13 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         if (target is None and (t := _TOLD_THAT.search(sentence, 0, vs)) is not None and t.end() == vs
                 and _GENERIC_TARGET.search(t.group("obj")) and not _PEOPLE.search(t.group("obj"))):
             target, filled = ctx.most_salient(actor), True  # "told its rival that it could no longer"
+        if (target is None and action != "complain" and _FIRST_PERSON.search(sentence[max(0, vs - 50):vs])
+                and (passive_or_loss := _PASSIVE_AUX.search(sentence[max(0, vs - 25):vs]) is not None
+                     or _TARGET_SUBJECT.match(verb.group(0)) is not None)):
+            # "We got frozen out by Databricks", "our entire team lost access": the writer's
+            # company (a statement's speaker, else the article's leading other party)
+            target, filled = ctx.speaker if ctx.speaker not in (None, actor) else ctx.most_salient(actor), True
+            del passive_or_loss
         if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
                 sentence[head_end:head_end + 60]):
             # "sent Fireworks AI a letter saying it will end the host's access": a party of the
