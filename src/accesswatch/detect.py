@@ -1004,7 +1004,17 @@ _FOREIGN_ACTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("block", re.compile(r"\b(?:blockiert\w*|bloqu\w+|blocc\w+|interdit\w*|prohíbe|proíbe|verbietet)", re.I)),
     ("restrict", re.compile(r"\b(?:beschränkt\w*|drosselt\w*|gedrosselt|restreint\w*|limite\w*|restring\w+|limita\w*|limit[ae]\w*)", re.I)),
     ("probe", re.compile(r"\b(?:untersucht\w*|ermittelt\w*|enquête\w*|investiga\w*|indaga\w*)", re.I)),
+    # Chinese and Japanese: no spaces, so no word boundaries
+    ("restore", re.compile(r"恢复|重新开放|解封|再開")),
+    ("threaten", re.compile(r"威胁|警告")),
+    ("suspend", re.compile(r"暂停|冻结|停用|一時停止")),
+    ("revoke", re.compile(r"切断|断供|撤销|吊销|终止|停止(?:向|为)?[^，。,]{0,20}?提供|停止服务|遮断|打ち切")),
+    ("block", re.compile(r"禁止|封禁|封号|屏蔽|拒绝[^，。,]{0,6}?(?:访问|使用)|无法使用|不再(?:向|为)?[^，。,]{0,12}?提供|利用を?禁止")),
+    ("restrict", re.compile(r"限制|限流|制限")),
+    ("probe", re.compile(r"调查|指控|指责|涉嫌|蒸馏|調査")),
 ]
+_CJK_OBJECT = re.compile(r"API|接口|服务|服務|访问|模型|账户|账号|帐户|帐号|アクセス|モデル|アカウント|サービス")
+_CJK_CLASS = re.compile(r"中资控股|中资企业|中国控股|中资|中国企业|中国公司|中国資本|中国系|中国の企業")
 _FOREIGN_OBJECT = re.compile(r"\b(?:API|Zugang|Zugriff|accès|acceso|accesso|acesso|Modell\w*|modèles?|modelos?|modelli|Konto|Konten|"
                              r"comptes?|cuentas?|account|Recht|droit|derecho)\b", re.I)
 
@@ -1014,14 +1024,21 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
     for position, chunk in ((0, title), (1, text[:700])):
         for action, rx in _FOREIGN_ACTIONS:
             m = rx.search(chunk)
-            if not m or not _FOREIGN_OBJECT.search(chunk):
+            if not m or not (_FOREIGN_OBJECT.search(chunk) or _CJK_OBJECT.search(chunk)):
                 continue
             ms = [x for x in gazetteer.find(chunk) if x.vendor.is_ai]
-            before = [x for x in ms if x.end <= m.start() and not x.is_product]
-            after = [x for x in ms if x.start >= m.end() and x.vendor.name != (before[-1].vendor.name if before else None)]
-            if not before or not after:
+            # the parties stand right around the verb: no sentence in between
+            before = [x for x in ms if x.end <= m.start() and not x.is_product and m.start() - x.end <= 40
+                      and not re.search(r"[。！？.!?]", chunk[x.end:m.start()])]
+            after = [x for x in ms if x.start >= m.end() and x.start - m.end() <= 40
+                     and not re.search(r"[。！？.!?]", chunk[m.end():x.start])
+                     and x.vendor.name != (before[-1].vendor.name if before else None)
+                     and not (x.is_product and x.vendor.name == (before[-1].vendor.name if before else None))]
+            # "Anthropic停止向中资控股企业提供Claude服务": a class of companies is the target
+            klass = _CJK_CLASS.search(chunk, max(0, m.start() - 12), m.end() + 30)
+            if not before or not (after or klass):
                 continue
-            actor, target = before[-1].vendor.name, after[0].vendor.name
+            actor, target = before[-1].vendor.name, (after[0].vendor.name if after else None)
             score = 0.7 if position == 0 else 0.55
             label = "positive" if score >= threshold else "negative"
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,

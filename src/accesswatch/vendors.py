@@ -38,8 +38,15 @@ class Mention:
     is_product: bool
 
 
+def _is_cjk(c: str) -> bool:
+    o = ord(c)
+    return 0x3000 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF
+
+
 def _is_word_char(c: str) -> bool:
-    return c.isalnum() or c == "_"
+    """Word characters for name boundaries. CJK text has no spaces: an ideograph next to
+    "Anthropic" or "微软" is a boundary, not part of the name."""
+    return (c.isalnum() or c == "_") and not _is_cjk(c)
 
 
 class Gazetteer:
