@@ -79,6 +79,26 @@ def test_foreign_headline_dispute() -> None:
     assert r.is_dispute and (r.actor, r.target) == ("Meta", "Together AI")
 
 
+@pytest.mark.parametrize("title,text,actor,target", [
+    ("Anthropic停止向中资控股企业提供Claude服务", "该公司周五更新了服务条款。", "Anthropic", None),
+    ("微软暂停与月之暗面关联的Azure账户，称其涉嫌模型蒸馏", "微软表示正在调查。", "Microsoft", "Moonshot AI"),
+    ("谷歌切断字节跳动对Gemini API的访问", "谷歌未予置评。", "Google", "ByteDance"),
+])
+def test_chinese_headline_disputes(title: str, text: str, actor: str, target: str | None) -> None:
+    r = d(title, text)
+    assert r.is_dispute and (r.actor, r.target) == (actor, target), r
+
+
+@pytest.mark.parametrize("title,text", [
+    ("DeepSeek推出错峰优惠，夜间API调用价格最高降75%", "阿里云和百度此前也下调了价格。"),
+    ("百度发布文心大模型5.0，限制免费用户调用次数", "所有用户均受影响。"),
+    ("OpenAI发布GPT-5，向所有用户开放", "微软表示将在Azure上提供该模型。"),
+    ("Anthropic、Claude 4を発表", "新しいモデルはAPIで利用できる。"),
+])
+def test_chinese_and_japanese_non_disputes(title: str, text: str) -> None:
+    assert not d(title, text).is_dispute
+
+
 def test_scores_on_the_labelled_corpus_do_not_regress() -> None:
     recs = load_labelled([ROOT / "tests" / "data" / "detect"])
     assert len(recs) >= 250
