@@ -316,6 +316,7 @@ class _Evidence:
     unordered: bool = False  # "A's B cutoff": who did it to whom is not said
     filled: bool = False  # a role came from the article's context (a pronoun, a description)
     names_action: bool = False  # a complaint that names the access action ("over the Grok cutoff")
+    hedged: bool = False  # a hypothetical or a question: it does not report that anything happened
 
 
 def is_english(text: str) -> bool:
@@ -750,15 +751,18 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             strength *= 0.9
         if has(_LAWSUIT):
             strength *= 0.4  # a court case (damages, an order barring ...) is not an access cut
+        hedged = False
         if _HYPOTHETICAL.search(sentence[max(0, vs - 40):vs]) and action not in ("threaten", "probe"):
             if action in _STRONG and has(_CONDITIONAL_THREAT):
                 action = "threaten"  # "told the company it may revoke its access unless ..."
             elif not _REPORTED.search(sentence[max(0, vs - 60):vs]):
                 strength *= 0.25
+                hedged = True
         if has(_BACKGROUND):
             strength *= 0.45
         if sentence.rstrip("\"'”’ ").endswith("?") and action != "probe":
             strength *= 0.5  # a question asks; it does not report
+            hedged = True
         # an AI vendor barring a rival's staff or accounts over scraping its product is a
         # dispute; web crawlers and data in general are the platforms' borderline case
         border = (action in ("block", "restrict") and has(_CRAWLER)
@@ -769,7 +773,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             target is None and action in ("block", "restrict") and has(_TOS))
         out.append(_Evidence(sentence, action, strength, actor, target,
                              bool(target_p is not None and target_p.is_class), position, border, unordered, filled,
-                             names_action))
+                             names_action, hedged))
     return out
 
 
@@ -969,6 +973,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             capture.append(feats)
         if model is not None and not is_border:
             score = round(model.prob(feats), 3)
+    if all(e.hedged for e in evs):
+        score = round(min(score, threshold - 0.01), 3)  # "could OpenAI ever cut off Microsoft?"
     if no_target:
         if score >= threshold and any(_TOS.search(e.sentence) for e in evs):
             is_border = True
