@@ -319,3 +319,30 @@ def test_slack_escaping_never_lets_a_control_sequence_through(headline: str, evi
     for token in ("<!channel>", "<!here>", "<!everyone>", "<@U"):
         assert token not in rendered
     assert rendered.count("<") == rendered.count("<https://example.com/a|")
+
+
+# ---------------------------------------------------------------- the detector
+from pathlib import Path as _Path  # noqa: E402
+
+from accesswatch.detect import detect as _detect  # noqa: E402
+from accesswatch.detect import load_gazetteer as _load_gazetteer  # noqa: E402
+
+_GAZ = _load_gazetteer(_Path(__file__).resolve().parents[1] / "config" / "vendors.toml")
+# words that reach deep into the rules: vendors (Latin and Chinese), triggers, hedges, classes
+_WORDS = _st.sampled_from(
+    ["Anthropic", "OpenAI", "Claude", "the Claude maker", "xAI", "Windsurf", "DeepSeek", "微软", "月之暗面", "cut", "off",
+     "revoked", "blocked", "access", "to", "its", "API", "from", "China", "companies", "majority-owned", "by", "told",
+     "that", "it", "could", "no", "longer", "use", "?", ".", ",", "not", "a", "cutoff", "third-party", "tools", "like",
+     "OpenCode", "restored", "停止", "提供", "服务", "暂停", "账户", "the", "ByteDance", "suspension", "we", "lost", "\n"])
+
+
+@given(_st.lists(_WORDS, max_size=60).map(" ".join), _st.one_of(_st.none(), _st.lists(_WORDS, max_size=12).map(" ".join)))
+@FEW
+def test_detector_never_raises_and_keeps_its_contract(text: str, title: str | None) -> None:
+    r = _detect(title, text, _GAZ)
+    assert r.label in ("positive", "borderline", "negative") and 0.0 <= r.score <= 1.0
+    assert r.is_dispute == (r.label == "positive")
+    if r.is_dispute:
+        assert r.actor is not None and r.evidence and r.action is not None
+    assert r.actor is None or r.actor != r.target
+    assert _detect(title, text, _GAZ) == r  # deterministic
