@@ -118,7 +118,8 @@ _ACTION_PATTERNS: dict[str, str] = {
     "complain": r"complain(?:ed|s|ing)?\b|cried\s+foul\b|hit\s+out\s+at\b|criticis\w+|criticiz\w+|slam(?:med|s|ming)?\b|blast(?:ed|s|ing)?\b|"
                 r"protest(?:ed|s|ing)?\b|hit(?:s)?\s+back\b|push(?:ed|es)?\s+back\b|disappoint\w*|"
                 r"\bunfair\b|anti-?competitive|denounc\w+|condemn\w*|called\s+(?:the\s+)?(?:move|decision)\b|call(?:s|ed|ing)?\s+out\b|"
-                r"(?:reject|dismiss|den(?:y|ie))\w*\s+(?:the\s+)?(?:accusations?|allegations?|claims?|charges?)\s+(?:from|by|made\s+by)\b",
+                r"(?:reject|dismiss|den(?:y|ie))\w*\s+(?:the\s+)?(?:accusations?|allegations?|claims?|charges?)\s+(?:from|by|made\s+by)\b|"
+                r"(?:respond|react)(?:s|ed|ing)?\s+to\b",
 }
 _TRIGGER = re.compile("|".join(f"(?P<{a}>{p})" for a, p in _ACTION_PATTERNS.items()), re.IGNORECASE)
 # Cheap prefilter: the word stems that begin every trigger, found with one Aho-Corasick
@@ -133,7 +134,7 @@ _STEM_WORDS = (
     "disappoint unfair anticompet anti-compet denounc condemn call sue suing lawsuit "
     "sever axe axes axed axing halt kill crack clamp blacklist deplatform de-platform turn stop prevent keep kept "
     "deny denies denied denying refus give gave giving hand available usable working accessible back "
-    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation wound wind winding winds would will did does capacity supply api").split()
+    "slam show evidence flag spigot used uses violat breach reject dismiss cop clon extract crackdown lockout lock-out distillation wound wind winding winds would will did does capacity supply api respond react").split()
 
 
 def _build_stems() -> ahocorasick.Automaton:
@@ -189,7 +190,7 @@ _DENIAL = re.compile(r"\b(?:den(?:y|ies|ied|ying)|reject(?:s|ed|ing)?|dismiss(?:
                      r"\s+(?:[\w'’-]+\s+){0,4}?(?:reports?|claims?|allegations?|suggestions?|speculation|rumou?rs?|accounts?\s+that|"
                      r"that\b)|\bno\s+truth\s+(?:to|in)\s+(?:the\s+)?(?:reports?|claims?|suggestions?|rumou?rs?|speculation)", re.I)
 # what follows the party complained about: "... over its Grok cutoff", "... for capping its API usage"
-_COMPLAINT_OBJECT = re.compile(r"^(?:'s|’s)?\s*(?:,\s*)?(?:over|for|after|about|regarding|on)\s+(?:[\w'’.-]+\s+){0,5}?"
+_COMPLAINT_OBJECT = re.compile(r"^(?:'s|’s)?\s*(?:,\s*)?(?:(?:over|for|after|about|regarding|on)\s+)?(?:[\w'’.-]+\s+){0,5}?"
                                r"(?:cut\w*|ban\w*|block\w*|suspen\w+|revo\w+|restrict\w*|throttl\w+|capp\w+|limit\w*|"
                                r"decision|move|access|api|terms|freez\w+|froze|pull\w*|shut\w*|lock\w*|kick\w*)", re.I)
 _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
