@@ -228,7 +228,7 @@ _CLASS_TARGET = re.compile(
     r"(?:mainland\s+)?(?:China|Hong\s+Kong|Macau|Russia|Iran|North\s+Korea|the\s+mainland)\b|"
     r"\bunsupported\s+(?:regions?|countries|markets|territories)|(?<=door\s)on\s+(?:mainland\s+)?(?:China|Russia|Iran)\b|"
     r"\bthird[- ]party\s+(?:[\w-]+\s+){0,2}?(?:tools|clients|apps|applications|harnesses|agents|wrappers|services|integrations)\b|"
-    r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|startups|rivals|competitors|model\s+makers)\b|"
+    r"\b(?:Chinese|Russian|Iranian|North\s+Korean)\s+(?:AI\s+)?(?:labs|companies|firms|start-?ups|rivals|competitors|model\s+makers)\b|"
     r"\b(?:rival|competing|AI)\s+(?:[\w-]+\s+){0,2}?(?:rivals|competitors|search\s+engines|engines)\b|\b(?:rivals|competitors)(?:'|’)?(?=\s)|\b(?:regions|countries)\s+where\s+(?:it|they)\s+(?:does|do)\s+not",
     re.I)
 _CLASS_WORDS = ("compan", "firm", "entit", "organi", "labs", "business", "customer", "subsidiar", "startup",
