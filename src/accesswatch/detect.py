@@ -74,7 +74,7 @@ _ACTION_PATTERNS: dict[str, str] = {
               # the idioms reporters reach for
               r"turn(?:ed|s|ing)?\s+off\s+(?:the\s+)?(?:tap|spigot|faucet|access)\b|pull(?:ed|s|ing)?\s+the\s+rug\b|"
               r"disabl(?:e|ed|es|ing)\s+(?:[\w'’]+\s+){0,3}?(?:keys?|credentials|accounts?|access)\b|"
-              r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’-]+\s+){0,4}?(?:accounts?|access|keys?|quotas?|capacity|api)\b|cut(?:s|ting)?\s+ties\b|"
+              r"(?:froze|freez(?:e|es|ing)|frozen)\s+(?:[\w'’-]+\s+){0,4}?(?:accounts?|access|keys?|quotas?|capacity|api)\b|"
               r"(?:fenc(?:e|es|ed|ing)|wall(?:s|ed|ing)?)\s+(?:[\w'’]+\s+){0,2}?off\b|switch(?:ed|es|ing)?\s+off\b|"
               r"shut(?:s|ting)?\s+down\s+(?:[\w'’]+\s+){0,2}?access\b|clos(?:ed|es|ing)\s+(?:off\s+)?(?:[\w'’]+\s+){0,2}?access\b|"
               r"dropp(?:ed|ing)\s+(?:[\w'’.]+\s+){1,3}?as\s+a\s+customer\b|"
@@ -199,7 +199,9 @@ _PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting
 _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer\s+(?:be\s+)?(?:able|allowed|permitted|has|have|get|"
                              r"use|access|call|tap|available))", re.I)
 _BACKGROUND = re.compile(r"\b(?:last\s+(?:year|month|summer|spring|autumn|fall|winter)|earlier\s+(?:this|that)\s+(?:year|month|summer|spring|autumn|fall|winter)|"
-                         r"in\s+(?:the\s+)?(?:(?:early|late|mid-?|spring|summer|autumn|fall|winter)\s+(?:of\s+)?)?(?:19|20)\d\d|(?-i:[Ii]n\s+(?:(?:early|late|mid-?)\s*)?(?:January|February|March|April|June|July|August|September|October|November|December))\b|(?:most\s+)?famously|more\s+than\s+once|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
+                         r"in\s+(?:the\s+)?(?:(?:early|late|mid|spring|summer|autumn|fall|winter)(?:\s+of\s+|\s+|-))?(?:19|20)\d\d|"
+                         r"(?:a\s+couple\s+of|a\s+few|several|two|three)\s+(?:days|weeks|months)\s+later|well[- ]remembered|"
+                         r"prompted\s+(?:\w+\s+)?to\s+say|(?-i:[Ii]n\s+(?:(?:early|late|mid-?)\s*)?(?:January|February|March|April|June|July|August|September|October|November|December))\b|(?:most\s+)?famously|more\s+than\s+once|previously|in\s+the\s+past|years?\s+ago|months?\s+ago|"
                          r"(?:which|who|that)\s+(?:had\s+)?(?:\w+\s+)?(?:cut|revoked|blocked|suspended|barred)|"
                          r"over\s+the\s+(?:past|last)\s+(?:\w+\s+)?(?:weeks|months|years)|has\s+(?:long|repeatedly)|"
                          r"history\s+of|precedent|(?:much\s+)?like\s+when|reminiscent|episode|mirrors|echo(?:es|ed)|recalls|"
@@ -576,7 +578,7 @@ _LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|(?:in|a|the|federal|distric
                       r"injunction|an\s+order\s+(?:barring|blocking|preventing))\b", re.I)
 _CONDITIONAL_THREAT = re.compile(r"\bunless\b|\bif\s+(?:it|they|the\s+\w+)\s+(?:does|do|did)\s*(?:not|n't)\b|"
                                  r"\b(?:told|warned|informed|notified)\b", re.I)
-_REPORTED = re.compile(r"\b(?:said|says|told|informed|notified|announced|confirmed|wrote)\s+(?:\w+\s+){0,3}?"
+_REPORTED = re.compile(r"\b(?:said|says|saying|told|telling|informed|notified|announced|confirmed|wrote|stating|warning|warned)\s+(?:\w+\s+){0,3}?"
                        r"(?:that\s+)?(?:it|they|the\s+\w+)\s+would\s+(?:\w+\s+)?$", re.I)
 _ORDERED = re.compile(r"\b(?:ordered|forced|required|compelled|told)\s+(?:[\w.-]+\s+){0,6}?to\s+(?:\w+\s+)?$", re.I)
 _STRONG = frozenset({"revoke", "suspend", "restrict", "block", "threaten", "restore"})
@@ -997,7 +999,9 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     joined = " ".join([title] + [e.sentence for e in ranked[:5]])
     reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
     if target == CLASS_TARGET:
-        target = None
+        # "blocking third-party tools from using Claude subscriptions" in a piece that names
+        # the tool it broke (OpenCode): report the named tool; a class stays unnamed otherwise
+        target = _named_tool(ctx, actor, gazetteer) if any(_THIRD_PARTY.search(e.sentence) for e in evs) else None
         if reason is None and _COUNTRY.search(joined):
             reason = "national security"
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
@@ -1024,12 +1028,12 @@ _FOREIGN_ACTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("threaten", re.compile(r"威胁|警告")),
     ("suspend", re.compile(r"暂停|冻结|停用|一時停止")),
     ("revoke", re.compile(r"切断|断供|撤销|吊销|终止|停止(?:向|为)?[^，。,]{0,20}?提供|停止服务|遮断|打ち切")),
-    ("block", re.compile(r"禁止|封禁|封号|屏蔽|拒绝[^，。,]{0,6}?(?:访问|使用)|无法使用|不再(?:向|为)?[^，。,]{0,12}?提供|利用を?禁止")),
+    ("block", re.compile(r"禁止|封禁|封号|封锁|屏蔽|拒绝[^，。,]{0,6}?(?:访问|使用)|无法使用|不再(?:向|为)?[^，。,]{0,12}?提供|利用を?禁止")),
     ("restrict", re.compile(r"限制|限流|制限")),
     ("probe", re.compile(r"调查|指控|指责|涉嫌|蒸馏|調査")),
 ]
 _CJK_OBJECT = re.compile(r"API|接口|服务|服務|访问|模型|账户|账号|帐户|帐号|アクセス|モデル|アカウント|サービス")
-_CJK_CLASS = re.compile(r"中资控股|中资企业|中国控股|中资|中国企业|中国公司|中国資本|中国系|中国の企業")
+_CJK_CLASS = re.compile(r"中资控股|中资企业|中国控股|中资|中国企业|中国公司|中国資本|中国系|中国の企業|不支持(?:的)?(?:地区|国家)|中国大陆|中国地区")
 _FOREIGN_OBJECT = re.compile(r"\b(?:API|Zugang|Zugriff|accès|acceso|accesso|acesso|Modell\w*|modèles?|modelos?|modelli|Konto|Konten|"
                              r"comptes?|cuentas?|account|Recht|droit|derecho)\b", re.I)
 
@@ -1059,6 +1063,17 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
                              evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=DETECTOR_VERSION)
     return _negative(vendors)
+
+
+_THIRD_PARTY = re.compile(r"\bthird[- ]party\b", re.I)
+
+
+def _named_tool(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str | None:
+    """The article's most salient AI product company other than the actor (a coding tool,
+    an agent), if it names one."""
+    ranked = sorted(((v, k) for k, v in ctx.salience.items() if k != actor and (vv := gazetteer.vendors.get(k)) is not None
+                     and vv.kind == "ai_product"), reverse=True)
+    return ranked[0][1] if ranked else None
 
 
 def _inferred_target(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str | None:
