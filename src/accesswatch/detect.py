@@ -919,7 +919,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     # and DeepSeek): it competes at 0.75 of its strength.
     headline_ai = {m.vendor.name for m in title_mentions if m.vendor.is_ai}
 
-    head_actors = {e.actor for e in evidence if e.position == 0 and e.actor}
+    # (a complaint's roles are the least certain: it does not speak for the headline)
+    head_actors = {e.actor for e in evidence if e.position == 0 and e.actor and e.action != "complain"}
 
     def ranked(p: tuple[str | None, str | None]) -> float:
         sc = _pair_score(evidence, *p)
