@@ -571,6 +571,8 @@ _FIRST_PERSON = re.compile(r"(?:^|[\s\"“])(?:we|our|us)\b(?![^,;]*\b(?:they|th
 _HEAD_DENIAL = re.compile(r"\b(?:not|n't|never)\s+(?:a\s+|an\s+)?(?:cutoff|cut-off|ban|block|blocking|suspension|restriction|"
                           r"crackdown|lockout)\b|\ba\s+bug\b|\bden(?:y|ies|ied)\s+(?:[\w-]+\s+){0,2}?(?:cutoff|cut-off|ban|block|"
                           r"suspension|restriction)\s+(?:rumou?rs?|reports?|claims?|speculation)", re.I)
+_EMPLOYEE_USE = re.compile(r"\b(?:employees|staff|workers|staffers)(?:'|’)\s+(?:use|access)\b|"
+                           r"\buse\s+of\s+[^.;]{0,80}?\bby\s+(?:some\s+|its\s+|all\s+|their\s+)?(?:employees|staff|workers)\b", re.I)
 _DEVICES = re.compile(r"\bon\s+(?:(?:work|government|official|office|state|company|employee|staff)[- ])?"
                       r"(?:computers|devices|phones|laptops|networks|PCs)\b", re.I)
 _LAWSUIT = re.compile(r"\b(?:lawsuit|sued|sues|suing|(?:in|a|the|federal|district|appeals|high|supreme)\s+court|"
@@ -726,8 +728,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
         scope = sentence[head_end:head_end + 100]
         if _HARDWARE.search(scope) and not re.search(r"\b(?:api|models?)\b", scope, re.I):
             continue
-        if _DEVICES.search(sentence):
-            continue  # "block DeepSeek on work computers": an app ban, not API access
+        if _DEVICES.search(sentence) or _EMPLOYEE_USE.search(sentence):
+            continue  # "block DeepSeek on work computers", "restricts employees' use of ChatGPT": workplace policy
         if _APP_STORE.search(sentence):
             continue  # an app pulled from a store is not API access
         if not target_known and not filled and _PEOPLE.search(sentence[head_end:head_end + 70]):
