@@ -147,6 +147,8 @@ def _run(cfg: Config, log) -> dict:  # noqa: ANN001 (Prefect's logger adapter)
         feed_notices(cfg, now)
         counts.entries_new = len(new)
         size = cfg.settings.pipeline.batch_size
+        # extraction workers start while the first batch's pages download
+        extract.prewarm(cfg.settings.extract, min(len(new), size))
         for start in range(0, len(new), size):
             entries = new[start:start + size]
             pages = fetch_pages(cfg, entries)

@@ -107,6 +107,24 @@ def shutdown_pool() -> None:
         _POOL = None
 
 
+_WARM_HTML = "<html><head><title>warm</title></head><body><article><p>" + "Warm-up text. " * 40 + "</p></article></body></html>"
+
+
+def _warm(_: int) -> bool:
+    extract_one(_WARM_HTML, "http://127.0.0.1/warm")
+    return True
+
+
+def prewarm(settings: ExtractSettings, pages: int) -> None:
+    """Start the worker pool (spawn, imports, trafilatura's first call: ~1.5 s) in the
+    background while the flow still fetches pages, when this run will need it."""
+    workers = min(_workers(settings), max(1, pages // MIN_POOL_BATCH))
+    if workers > 1:
+        pool = _pool(workers)
+        for i in range(workers):
+            pool.submit(_warm, i)
+
+
 def run_extraction(items: list[tuple[str, str]], settings: ExtractSettings) -> list[dict[str, Any]]:
     """Extract (html, url) pairs, in the worker pool when the batch is big enough. Small
     chunks are handed out as workers free up, so one slow page does not idle the other core."""
