@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -334,6 +334,7 @@ def is_english(text: str) -> bool:
 _MAKER = re.compile(r"(?:'s|’s)?[- ](?:maker|developer|creator|owner|parent|company|lab|provider)\b", re.I)
 _PEOPLE_AFTER = re.compile(r"^(?:'s|’s)?\s+(?:employees|staff|staffers|users|customers|workers|engineers|developers|"
                            r"researchers|subscribers)\b", re.I)
+_THE_BEFORE = re.compile(r"\bthe\s+$", re.I)  # "the Windsurf cutoff": the modifier is what it happened to
 _POSS_DET = re.compile(r"\b(?:its|their|our|his|her|your)\s+$", re.I)
 _NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:ian|ese|ish|ean|ic|i|an)|French|Dutch|Swiss|Thai|Greek)$")
 _MODIFIER = re.compile(r"^\s+(?:(?!(?:over|for|to|from|of|on|at|with|by|in|after|about|and|or)\s)[\w.-]+\s+)?(?:models?|apis?|platform|tools?|chatbots?|assistants?|llms?|weights)\b", re.I)
@@ -423,7 +424,7 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         # "Google Gemini API account suspension": the modifier is the actor; the target comes
         # from the article (a statement "from Moonshot AI")
         mod = before[-1]
-        if (re.search(r"\bthe\s+$", sentence[max(0, mod.start - 5):mod.start], re.I) and not mod.is_product
+        if (_THE_BEFORE.search(sentence[max(0, mod.start - 5):mod.start]) and not mod.is_product
                 and not sentence[mod.end:vs].strip() and not _NOUN_OBJECT.match(sentence[ve:ve + 12])):
             # "The Windsurf cutoff", "the ByteDance suspension": the one it happened to (the
             # caller takes the actor from the article)
@@ -603,11 +604,15 @@ class _Context:
     def known(self) -> frozenset[str]:
         return frozenset(m.vendor.name for m in self.sources[0] + self.sources[1] if m.vendor.is_ai)
 
+    def ranked(self, exclude: str | None, keep: Callable[[str], bool] | None = None) -> list[tuple[float, str]]:
+        """(salience, party), most salient first, without ``exclude``."""
+        return sorted(((v, k) for k, v in self.salience.items() if k != exclude and (keep is None or keep(k))),
+                      reverse=True)
+
     def most_salient(self, exclude: str | None, known_only: bool = False) -> str | None:
         """The article's leading party; ``known_only``: only AI vendors of the gazetteer
         (an actor must be one; a name from the lead may be a person)."""
-        ranked = sorted(((v, k) for k, v in self.salience.items()
-                         if k != exclude and (not known_only or k in self.known)), reverse=True)
+        ranked = self.ranked(exclude, self.known.__contains__ if known_only else None)
         return ranked[0][1] if ranked else None
 
 
@@ -674,7 +679,7 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue  # governments, courts and regulators are not vendors; "ordered X to block" neither
         filled = False
         if (actor is None and target_p is not None and target_p.known and _NOUN_FORMS.match(verb.group(0))
-                and re.search(r"\bthe\s+$", sentence[max(0, target_p.start - 5):target_p.start], re.I)
+                and _THE_BEFORE.search(sentence[max(0, target_p.start - 5):target_p.start])
                 and not sentence[target_p.end:vs].strip()):
             actor, filled = ctx.most_salient(target, known_only=True), True  # "the Windsurf cutoff"
         if actor is None and target is not None and (
@@ -704,12 +709,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 and _GENERIC_TARGET.search(t.group("obj")) and not _PEOPLE.search(t.group("obj"))):
             target, filled = ctx.most_salient(actor), True  # "told its rival that it could no longer"
         if (target is None and action != "complain" and _FIRST_PERSON.search(sentence[max(0, vs - 50):vs])
-                and (passive_or_loss := _PASSIVE_AUX.search(sentence[max(0, vs - 25):vs]) is not None
-                     or _TARGET_SUBJECT.match(verb.group(0)) is not None)):
+                and (_PASSIVE_AUX.search(sentence[max(0, vs - 25):vs]) or _TARGET_SUBJECT.match(verb.group(0)))):
             # "We got frozen out by Databricks", "our entire team lost access": the writer's
             # company (a statement's speaker, else the article's leading other party)
             target, filled = ctx.speaker if ctx.speaker not in (None, actor) else ctx.most_salient(actor), True
-            del passive_or_loss
         if target is None and _OBJECT_REF.match(sentence[head_end:head_end + 60]) and not _PEOPLE.search(
                 sentence[head_end:head_end + 60]):
             # "sent Fireworks AI a letter saying it will end the host's access": a party of the
@@ -924,7 +927,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     # (a complaint's roles are the least certain: it does not speak for the headline)
     head_actors = {e.actor for e in evidence if e.position == 0 and e.actor and e.action != "complain"}
 
-    def ranked(p: tuple[str | None, str | None]) -> float:
+    def pair_rank(p: tuple[str | None, str | None]) -> float:
         sc = _pair_score(evidence, *p)
         if head_actors and p[0] not in head_actors:
             sc *= 0.8  # the headline's own evidence names another actor
@@ -935,15 +938,15 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         return sc
 
     # sorted first: a tie must not be broken by set order (string hashing differs per process)
-    (actor, target), best = max(((p, ranked(p)) for p in sorted(pairs, key=lambda p: (p[0] or "", p[1] or ""))),
-                                key=lambda x: (x[1], x[0][1] is not None))
-    score = max(best, _pair_score(evidence, actor, target))
+    actor, target = max(sorted(pairs, key=lambda p: (p[0] or "", p[1] or "")),
+                        key=lambda p: (pair_rank(p), p[1] is not None))
+    score = _pair_score(evidence, actor, target)  # the ranking picks the pair; the score is its own
     evs = [e for e in evidence if e.actor == actor and e.target in (target, None)]
     inferred = False
     if target is None and any(e.action != "complain" for e in evs):
         # an access action with nobody named on the receiving end: the article's other
         # leading AI vendor, if one stands out ("the coding startup", "Musk's AI company")
-        target = _inferred_target(ctx, actor, gazetteer)
+        target = _inferred_target(ctx, actor)
         inferred = target is not None
     pair = [e for e in evs if e.target == target or (e.unordered and e.actor in (actor, target))]
     if pair and all(e.filled for e in pair):
@@ -1074,15 +1077,14 @@ _THIRD_PARTY = re.compile(r"\bthird[- ]party\b", re.I)
 def _named_tool(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str | None:
     """The article's most salient AI product company other than the actor (a coding tool,
     an agent), if it names one."""
-    ranked = sorted(((v, k) for k, v in ctx.salience.items() if k != actor and (vv := gazetteer.vendors.get(k)) is not None
-                     and vv.kind == "ai_product"), reverse=True)
+    ranked = ctx.ranked(actor, lambda k: (v := gazetteer.vendors.get(k)) is not None and v.kind == "ai_product")
     return ranked[0][1] if ranked else None
 
 
-def _inferred_target(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str | None:
-    """The article's most salient AI vendor other than the actor, when it clearly leads the
+def _inferred_target(ctx: _Context, actor: str | None) -> str | None:
+    """The article's most salient party other than the actor, when it clearly leads the
     rest (salience at least 3, and 1.5x the next one)."""
-    ranked = sorted(((v, k) for k, v in ctx.salience.items() if k != actor), reverse=True)
+    ranked = ctx.ranked(actor)
     if not ranked or ranked[0][0] < 3 or (len(ranked) > 1 and ranked[0][0] < 1.5 * ranked[1][0]):
         return None
     return ranked[0][1]

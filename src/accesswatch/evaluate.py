@@ -161,10 +161,11 @@ def _training_rows(records: list[dict[str, Any]], gazetteer: Gazetteer) -> list[
     return out
 
 
-def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0) -> Model:
-    """Fit the calibration model on ``records`` (the dev split by default: the test split
-    stays held out)."""
-    rows = _training_rows(records, gazetteer)
+def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0,
+                rows: list[tuple[dict[str, Any], dict[str, float]]] | None = None) -> Model:
+    """Fit the calibration model on ``records`` (never the blind sets; ``rows``: their
+    features when already computed)."""
+    rows = _training_rows(records, gazetteer) if rows is None else rows
     weights, bias = fit([f for _, f in rows], [int(r["label"] == "positive") for r, _ in rows], c)
     meta = {"trained_on": len(rows), "records": len(records), "c": c,
             "data": data_fingerprint(records), "splits": sorted({str(r.get("split")) for r in records})}
@@ -181,10 +182,12 @@ def cross_validate(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float
     for rec in records:
         key = rec.get("event") or rec.get("id") or ""
         by_fold[zlib.crc32(str(key).encode()) % folds].append(rec)
+    rows = _training_rows(records, gazetteer)  # the rules run once per record, not once per fold
     rep = Report()
     for k in range(folds):
         train = [r for j, rs in by_fold.items() if j != k for r in rs]
-        model = train_model(train, gazetteer, c)
+        held = {id(r) for r in by_fold[k]}
+        model = train_model(train, gazetteer, c, [row for row in rows if id(row[0]) not in held])
         part = evaluate(by_fold[k], gazetteer, threshold, model=model)
         for f in ("n", "tp", "fp", "fn", "tn", "roles_checked", "actor_ok", "target_ok", "both_ok"):
             setattr(rep, f, getattr(rep, f) + getattr(part, f))
