@@ -149,19 +149,37 @@ def test_the_shipped_calibration_model_is_current_and_reproducible() -> None:
     assert model is not None, "no shipped model: run accesswatch train-detector"
     recs = [r for r in load_labelled([ROOT / "tests" / "data" / "detect"]) if r["split"] != "blind"]
     assert model.meta["data"] == data_fingerprint(recs), "the labelled corpus changed: run accesswatch train-detector"
-    again = train_model(recs, GAZ, model.meta["c"])
-    assert again.meta["id"] == model.meta["id"] and DETECTOR_VERSION.endswith(model.meta["id"])
-    assert set(again.weights) == set(model.weights) and FEATURE_VERSION == "f1"
-    assert all(abs(again.weights[k] - w) < 1e-6 for k, w in model.weights.items())
+    again = train_model(recs, GAZ, model.meta["c"], c_text=model.meta["c_text"], solo=model.solo_threshold)
+    assert DETECTOR_VERSION.endswith(model.meta["id"]) and FEATURE_VERSION == "f2"
+    # the same weights (to the rounding a BLAS or scikit-learn release may move)
+    assert set(again.weights) == set(model.weights)
+    assert all(abs(again.weights[k] - w) < 1e-3 for k, w in model.weights.items())
+    common = set(again.ngrams) & set(model.ngrams)
+    assert len(common) >= 0.99 * max(len(again.ngrams), len(model.ngrams)) > 10000
+    assert all(abs(again.ngrams[k] - model.ngrams[k]) < 1e-3 for k in common)
 
 
-def test_the_model_moves_scores_only_where_the_rules_found_an_actor() -> None:
-    plain = detect("OpenAI launches GPT-5 with longer context", "The model is available today." + BODY, GAZ)
-    assert plain.score == 0.0 and plain.label == "negative"
+def test_the_learned_stage_keeps_the_rules_roles_and_finds_what_they_cannot_parse() -> None:
+    plain = detect("OpenAI launches GPT-5 with longer context",
+                   "The model is available today for all developers through the API. Pricing is unchanged.", GAZ)
+    assert plain.label == "negative" and plain.score < 0.2
     rules = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ, model=None)
     both = detect("Anthropic cuts off OpenAI's access to Claude models", BODY, GAZ)
     assert rules.label == both.label == "positive" and (rules.actor, rules.target) == (both.actor, both.target)
     assert rules.detector_version != both.detector_version and rules.evidence == both.evidence
+    # a target's response with no access verb the rules can tie to the parties: the word
+    # model finds it; the roles are the leading parties, the evidence its heaviest sentences
+    title = "Cursor CEO: 'We didn't train on Gemini, and we want our access back'"
+    text = ("Cursor's chief executive said on Thursday that the company never used Gemini outputs to build its own "
+            "models, a day after Google told the coding startup its API keys no longer worked.\n\n"
+            "\"We were blindsided,\" he said in an interview. \"We pay for every token, we follow the terms, and we "
+            "want our access back.\" Google said it had flagged activity consistent with training a competing model "
+            "and that its review was ongoing.\n\nDevelopers on Cursor's forum reported errors from Gemini models since "
+            "Wednesday evening. The startup has moved users to other models in the meantime.")
+    assert detect(title, text, GAZ, model=None).label == "negative"
+    words = detect(title, text, GAZ)
+    assert words.label == "positive" and (words.actor, words.target) == ("Google", "Cursor")
+    assert words.evidence and all(e in title + " " + text for e in words.evidence)
 
 
 def test_train_detector_command_writes_a_model_the_detector_can_use(tmp_path) -> None:

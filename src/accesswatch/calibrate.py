@@ -14,10 +14,17 @@ is about, learned from the labelled corpus:
   vocabulary of the hard negatives (outages, threat actors, lawsuits, partnerships, launches,
   pricing, chips, regulators, funding).
 
-Explainability is kept: the evidence sentences are still the rules'. The model only moves
-the score, and only for articles where the rules found an actor. No I/O here except reading
-the shipped weights (``accesswatch/data/detector_model.json``); training
-(``accesswatch train-detector``) needs scipy, the run does not.
+A third input reads the words themselves: a bag of vendor-masked word unigrams and bigrams
+("<v> cut off", "access back", "t:<v> bars"), scored by a sparse logistic model. It is
+trained on the same corpus; the calibration model sees its logit as one more feature,
+computed out of fold at training time so that it is not trusted more than it deserves.
+It also catches what the rules cannot parse: an article where the rules found no actor but
+the words say dispute with high confidence (``solo_threshold``) is a positive whose evidence
+is the sentences that weigh most for it (``accesswatch.detect``).
+
+Explainability is kept: the evidence sentences are the rules' (or the heaviest sentences).
+No I/O here except reading the shipped weights (``accesswatch/data/detector_model.json``);
+training (``accesswatch train-detector``) needs scipy and scikit-learn, the run does not.
 """
 
 from __future__ import annotations
@@ -25,17 +32,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ahocorasick
 
-FEATURE_VERSION = "f1"
+FEATURE_VERSION = "f2"
 MODEL_FILE = "detector_model.json"
+C_TEXT = 1.0  # the word model's inverse L2 strength (train-detector --c-text)
+SOLO_THRESHOLD = 0.75  # word-model probability that makes a positive the rules did not find (--solo)
 
 # Cue families: stems matched at word starts over the lower-cased article.
 _CUES: dict[str, tuple[str, ...]] = {
@@ -138,8 +148,9 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def features(view: RuleView, title: str, text: str) -> dict[str, float]:
-    """The model's input: named features (absent = 0)."""
+def features(view: RuleView, title: str, text: str, text_logit: float | None = None) -> dict[str, float]:
+    """The model's input: named features (absent = 0). ``text_logit``: the word model's
+    logit for the article, when there is a word model."""
     f: dict[str, float] = {
         "rule_logit": _logit(view.rule_score),
         "rule_score": view.rule_score,
@@ -167,7 +178,58 @@ def features(view: RuleView, title: str, text: str) -> dict[str, float]:
         f[f"cue_{fam}"] = math.log1p(n)
     for fam, n in cue_counts(title).items():
         f[f"title_{fam}"] = 1.0 if n else 0.0
+    if text_logit is not None:
+        f["text_logit"] = text_feature(text_logit)
     return f
+
+
+def text_feature(text_logit: float) -> float:
+    """The word model's logit as the calibration model's feature (clipped, scaled)."""
+    return max(-8.0, min(8.0, text_logit)) / 4
+
+
+# The word model's tokens: vendor names masked (<v> an AI vendor, <p> a platform) so that it
+# learns how disputes are told, not who was in the ones we wrote; headline tokens apart.
+_WORD = re.compile(r"[a-z][a-z'’-]*|<[vp]>")
+TEXT_CHARS = 20000  # the word model reads the headline and the body's first 20,000 characters
+
+
+class _Span(Protocol):
+    start: int
+    end: int
+
+    @property
+    def vendor(self) -> Any: ...
+
+
+def masked(s: str, mentions: Sequence[_Span]) -> str:
+    """``s`` lower-cased with each vendor mention replaced by <v> (AI) or <p> (platform)."""
+    out, last = [], 0
+    for m in mentions:
+        if m.start < last or m.end > len(s):
+            continue
+        out.append(s[last:m.start])
+        out.append(" <v> " if m.vendor.is_ai else " <p> ")
+        last = m.end
+    out.append(s[last:])
+    return "".join(out).lower()
+
+
+def grams(s: str, mentions: Sequence[_Span], prefix: str = "") -> set[str]:
+    """The masked unigrams and bigrams of ``s`` (``mentions``: its vendor mentions)."""
+    words = _WORD.findall(masked(s, mentions))
+    return {prefix + w for w in words} | {f"{prefix}{a}_{b}" for a, b in zip(words, words[1:], strict=False)}
+
+
+def ngram_tokens(title: str, text: str, title_mentions: Sequence[_Span], mentions: Sequence[_Span]) -> set[str]:
+    """The word model's input for one article: the set of masked unigrams and bigrams of the
+    body, and of the headline prefixed "t:"."""
+    body = text[:TEXT_CHARS]
+    return grams(title, title_mentions, "t:") | grams(body, [m for m in mentions if m.end <= len(body)])
+
+
+def sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @dataclass(frozen=True)
@@ -175,14 +237,22 @@ class Model:
     weights: dict[str, float]
     bias: float
     meta: dict[str, Any]
+    ngrams: dict[str, float] = field(default_factory=dict)  # the word model (empty: none)
+    ngram_bias: float = 0.0
+    solo_threshold: float = 1.01  # word-model probability that makes a positive without the rules
 
     def prob(self, feats: dict[str, float]) -> float:
-        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
-        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+        return sigmoid(self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items()))
+
+    def text_logit(self, tokens: Iterable[str]) -> float:
+        get = self.ngrams.get
+        return self.ngram_bias + sum(get(t, 0.0) for t in tokens)
 
     def to_json(self) -> str:
         return json.dumps({"feature_version": FEATURE_VERSION, "bias": self.bias,
-                           "weights": dict(sorted(self.weights.items())), "meta": self.meta}, indent=1, sort_keys=True)
+                           "weights": dict(sorted(self.weights.items())), "meta": self.meta,
+                           "ngram_bias": self.ngram_bias, "solo_threshold": self.solo_threshold,
+                           "ngrams": dict(sorted(self.ngrams.items()))}, indent=0, sort_keys=True)
 
 
 def model_path() -> Path:
@@ -199,7 +269,9 @@ def load_model(path: str | None = None) -> Model | None:
     raw = json.loads(p.read_text(encoding="utf-8"))
     if raw.get("feature_version") != FEATURE_VERSION:
         return None
-    return Model({k: float(v) for k, v in raw["weights"].items()}, float(raw["bias"]), raw.get("meta", {}))
+    return Model({k: float(v) for k, v in raw["weights"].items()}, float(raw["bias"]), raw.get("meta", {}),
+                 {k: float(v) for k, v in raw.get("ngrams", {}).items()}, float(raw.get("ngram_bias", 0.0)),
+                 float(raw.get("solo_threshold", 1.01)))
 
 
 def data_fingerprint(records: Iterable[dict[str, Any]]) -> str:
@@ -214,7 +286,7 @@ def data_fingerprint(records: Iterable[dict[str, Any]]) -> str:
 # for the project, so a free fit learns accidents ("partnership" words near disputes); the
 # signs below are domain knowledge the fit must respect. Unlisted features are left out.
 RAISES = frozenset({
-    "rule_logit", "rule_score", "n_sentences", "n_pair_sentences", "headline", "lead", "target_known", "target_class",
+    "text_logit", "rule_logit", "rule_score", "n_sentences", "n_pair_sentences", "headline", "lead", "target_known", "target_class",
     "actor_in_title", "target_in_title", "max_strength", "cue_dispute", "cue_terms", "cue_competitor", "cue_distill",
     "cue_cutverb", "cue_statement", "cue_restore", "cue_china_class", "title_dispute", "title_cutverb", "title_distill",
     "title_competitor", "title_china_class", "title_restore", "title_terms"})
@@ -257,3 +329,19 @@ def fit(rows: list[dict[str, float]], y: list[int], c: float = 1.0) -> tuple[dic
     w = res.x
     weights = {n: round(float(w[i]), 6) for n, i in index.items() if abs(w[i]) > 1e-6}
     return weights, round(float(w[-1]), 6)
+
+
+def fit_ngrams(docs: list[set[str]], y: list[int], c: float = 1.0, min_df: int = 2,
+               keep: float = 0.01) -> tuple[dict[str, float], float]:
+    """L2 logistic regression over binary n-gram features (scikit-learn, lbfgs:
+    deterministic). Weights under ``keep`` in size are dropped (they move no decision and
+    would only bloat the shipped file)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = CountVectorizer(analyzer=sorted, binary=True, min_df=min_df, lowercase=False)
+    x = vec.fit_transform(docs)
+    clf = LogisticRegression(C=c, max_iter=5000, solver="lbfgs").fit(x, y)
+    names = vec.get_feature_names_out()
+    weights = {str(names[i]): round(float(w), 4) for i, w in enumerate(clf.coef_[0]) if abs(w) >= keep}
+    return weights, round(float(clf.intercept_[0]), 4)

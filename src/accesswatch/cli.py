@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .calibrate import C_TEXT, SOLO_THRESHOLD
 from .errors import AccessWatchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -437,20 +438,24 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
 def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labelled JSON lines files or directories.")] = None,
                    split: Annotated[Split, typer.Option(help="Train on these records (labelled = dev + test; "
                                                         "the blind sets are never trained on).")] = Split.labelled,
-                   c: Annotated[float, typer.Option("--c", help="Inverse L2 strength.")] = 0.1,
+                   c: Annotated[float, typer.Option("--c", help="Inverse L2 strength of the calibration model.")] = 0.1,
+                   c_text: Annotated[float, typer.Option("--c-text", help="Inverse L2 strength of the word model.")] = C_TEXT,
+                   solo: Annotated[float, typer.Option("--solo", help="Word-model probability that makes a positive "
+                                                       "the rules did not find.")] = SOLO_THRESHOLD,
                    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the model "
                                                             "(default: the package's shipped model).")] = None,
                    config: ConfigOpt = None,
                    cv: Annotated[bool, typer.Option("--cv/--no-cv", help="First print scores cross-validated by "
                                                     "event on the training records.")] = True) -> None:
-    """Train the detector's calibration model on labelled articles (needs scipy: the dev extra).
+    """Train the detector's learned stage (word model + calibration) on labelled articles
+    (needs scipy and scikit-learn: the dev extra).
 
     Example: accesswatch train-detector tests/data/detect   (then: accesswatch eval tests/data/detect --split test)
     """
     from .calibrate import model_path
     from .config import resolve_config_dir
     from .detect import load_gazetteer
-    from .evaluate import cross_validate, load_labelled, train_model
+    from .evaluate import cross_validate, load_labelled, train_model, training_rows
 
     try:
         gaz = load_gazetteer(resolve_config_dir(config) / "vendors.toml")
@@ -460,15 +465,18 @@ def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labe
     records = [r for r in records if _in_split(r, split) and r["split"] != "blind"]
     if not records:
         _fail(AccessWatchError(f"no labelled records in the {split.value} split"))
+    rows = training_rows(records, gaz)  # the rules and the tokenizer run once per record
     if cv:
-        d = cross_validate(records, gaz, c).as_dict()
+        d = cross_validate(records, gaz, c, rows=rows, c_text=c_text, solo=solo).as_dict()
         console.print(f"cross-validated by event ({len(records)} records): precision {d['precision']:.3f}  "
-                      f"recall {d['recall']:.3f}  F1 {d['f1']:.3f}", highlight=False)
-    model = train_model(records, gaz, c)
+                      f"recall {d['recall']:.3f}  F1 {d['f1']:.3f}  actor+target {d['actor_target_accuracy']}",
+                      highlight=False)
+    model = train_model(records, gaz, c, rows, c_text=c_text, solo=solo)
     target = out or model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(model.to_json() + "\n", encoding="utf-8")
-    console.print(f"model {model.meta['id']} ({len(model.weights)} weights, trained on {model.meta['trained_on']} "
+    console.print(f"model {model.meta['id']} ({len(model.weights)} weights, {len(model.ngrams)} n-grams; calibrated on "
+                  f"{model.meta['trained_on']} "
                   f"articles with rule evidence) written to {target}", highlight=False)
 
 

@@ -33,7 +33,16 @@ from typing import Any
 
 import ahocorasick
 
-from .calibrate import Model, RuleView, features, load_model
+from .calibrate import (
+    TEXT_CHARS,
+    Model,
+    RuleView,
+    features,
+    grams,
+    load_model,
+    ngram_tokens,
+    sigmoid,
+)
 from .models import Detection
 from .vendors import Gazetteer, Mention
 
@@ -890,6 +899,17 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     return _decide(title, text, gazetteer, threshold, load_model() if model is SHIPPED else model, None)
 
 
+def article_tokens(title: str | None, text: str | None, gazetteer: Gazetteer) -> set[str]:
+    """The word model's input for one article (for training)."""
+    text = text or ""
+    if title is None:
+        first, _, rest = text.strip().partition("\n")
+        title, text = first, rest
+    title = title.strip()
+    text = text[:60000]
+    return ngram_tokens(title, text, gazetteer.find(title), gazetteer.find(text))
+
+
 def rule_features(title: str | None, text: str | None, gazetteer: Gazetteer) -> dict[str, float] | None:
     """The calibration model's input for one article; None when the rules found no actor
     (such articles are negative whatever the model says). Used for training."""
@@ -912,12 +932,20 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     if not is_english(title + " " + text[:2000]):
         return _detect_foreign(title, text, gazetteer, threshold, vendors)
     ctx = _article_context(title, text, title_mentions, mentions)
+    words = model is not None and bool(model.ngrams)
+
+    def text_logit() -> float:
+        assert model is not None
+        return model.text_logit(ngram_tokens(title, text, title_mentions, mentions))
+
     evidence = list(_evidence(title, text, title_mentions, mentions, ctx))
-    if not evidence:
-        return _negative(vendors)
-    evidence = _merge_short_names(evidence)
+    if evidence:
+        evidence = _merge_short_names(evidence)
     pairs = {(e.actor, e.target) for e in evidence if e.actor}
     if not pairs:
+        if words and capture is None:
+            assert model is not None
+            return _words_only(title, text, title_mentions, mentions, ctx, vendors, model, threshold, text_logit)
         return _negative(vendors)
     # A pair whose actor the headline does not name, in an article whose headline names AI
     # vendors, is most likely background ("Anthropic already bars ..." in a piece on OpenAI
@@ -969,6 +997,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     has_class = target == CLASS_TARGET
     # nobody named on the receiving end: at most borderline (a terms change, a policy)
     no_target = target is None and not has_class and not is_border
+    words_p = None
     if capture is not None or (model is not None and not is_border):
         view = RuleView(
             rule_score=score, action=_article_action(title, evs, evs[0]),
@@ -983,7 +1012,9 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             background=all(_BACKGROUND.search(e.sentence) for e in evs),
             borderline_share=border_w / max(1e-9, sum(e.strength for e in evs)),
             max_strength=max(e.strength for e in evs))
-        feats = features(view, title, text)
+        z = text_logit() if words and capture is None else None
+        words_p = sigmoid(z) if z is not None else None
+        feats = features(view, title, text, z)
         if capture is not None:
             capture.append(feats)
         if model is not None and not is_border:
@@ -995,6 +1026,10 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     if no_target:
         if score >= threshold and any(_TOS.search(e.sentence) for e in evs):
             is_border = True
+        elif model is not None and words_p is not None and words_p >= model.solo_threshold and score >= threshold:
+            # the words are sure it is a dispute: the receiving end is the article's leading
+            # other party ("Murmurate is back online after ElevenLabs reinstates its account")
+            target = ctx.most_salient(actor)
         else:
             score = round(min(score, threshold - 0.01), 3)
     label = "negative"
@@ -1100,6 +1135,81 @@ def _merge_short_names(evidence: list[_Evidence]) -> list[_Evidence]:
 
     return [replace(e, actor=longer.get(e.actor or "") or e.actor, target=longer.get(e.target or "") or e.target)
             for e in evidence]
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[\"”’)]?\s+|\n+")
+_WORD_ACTIONS = (("restore", re.compile(r"\b(?:restor|reinstat|regain|back\s+on|again\b|return)", re.I)),
+                 ("threaten", re.compile(r"\b(?:threat|warn|ultimatum)", re.I)),
+                 ("probe", re.compile(r"\b(?:distill|probe|investigat|accus|alleg|review|evidence|train(?:ed|ing)?\s+on)", re.I)),
+                 ("suspend", re.compile(r"\bsuspen", re.I)),
+                 ("restrict", re.compile(r"\b(?:limit|throttl|cap(?:s|ped)?\b|restrict|capacity|tier|downgrad)", re.I)),
+                 ("block", re.compile(r"\b(?:block|bar|bans?\b|banned|barred|prohibit|stop)", re.I)),
+                 ("revoke", re.compile(r"\b(?:cut|revok|pull|terminat|shut|end(?:s|ed)?\b|lost|lose|los(?:ing)|no\s+longer)", re.I)))
+
+
+def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention], ctx: _Context,
+                vendors: tuple[str, ...], model: Model, threshold: float, text_logit: Callable[[], float]) -> Detection:
+    """The rules found no actor. When the article names an AI vendor and the word model is
+    confident (``model.solo_threshold``), the article is a positive all the same ("Cursor
+    CEO: we want our access back"): the roles are the article's leading parties (the vendor
+    whose models are at stake acts), the evidence its heaviest sentences for the word model."""
+    ai = [m for m in title_mentions + mentions if m.vendor.is_ai]
+    if not ai:
+        return _negative(vendors)
+    p = sigmoid(text_logit())
+    solo = model.solo_threshold
+    # the word model's probability on the detector's scale: ``solo`` maps to the threshold
+    score = p / solo * threshold if p < solo else threshold + (p - solo) / max(1e-9, 1 - solo) * (1 - threshold)
+    score = round(min(score, 1.0), 3)
+    if score < threshold:
+        return Detection(False, "negative", score, vendors=vendors, detector_version=version_of(model))
+    actor, target = _leading_parties(ctx, title_mentions, mentions)
+    evidence = _heaviest_sentences(title, text, title_mentions, mentions, model)
+    joined = " ".join(evidence)
+    action = next((a for a, rx in _WORD_ACTIONS if rx.search(title)),
+                  next((a for a, rx in _WORD_ACTIONS if rx.search(joined)), "restrict"))
+    reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
+    return Detection(True, "positive", score, action=action, actor=actor, target=target, reason=reason,
+                     evidence=evidence, vendors=vendors, detector_version=version_of(model))
+
+
+def _leading_parties(ctx: _Context, title_mentions: list[Mention], mentions: list[Mention]) -> tuple[str | None, str | None]:
+    """Actor: the AI vendor whose models the headline and lead name most ("Claude", "Gemini":
+    access to them is what is at stake), else the most salient AI vendor. Target: the most
+    salient other party."""
+    head = [m for m in title_mentions + mentions[:40] if m.vendor.is_ai and (m in title_mentions or m.start < 3000)]
+    products: dict[str, int] = defaultdict(int)
+    for m in head:
+        if m.is_product:
+            products[m.vendor.name] += 1
+    sal = ctx.salience
+    if products:
+        actor = max(sorted(products), key=lambda k: (products[k], sal.get(k, 0.0)))
+    else:
+        actor = ctx.most_salient(None, known_only=True)
+    return actor, ctx.most_salient(actor)
+
+
+def _heaviest_sentences(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention],
+                        model: Model, n: int = 2) -> tuple[str, ...]:
+    """The ``n`` sentences (headline included) whose words weigh most for a dispute."""
+    body = text[:TEXT_CHARS]
+    scored: list[tuple[float, int, str]] = []
+    pos = 0
+    for i, sent in enumerate([title] + _SENTENCE_SPLIT.split(body)):
+        if i == 0:
+            ms: list[Mention] = title_mentions
+        else:
+            start = body.find(sent, pos)
+            pos = start + len(sent) if start >= 0 else pos
+            ms = [Mention(m.start - start, m.end - start, m.surface, m.vendor, m.is_product)
+                  for m in mentions if start >= 0 and m.start >= start and m.end <= start + len(sent)]
+        if len(sent) < 20:
+            continue
+        weight = sum(max(0.0, model.ngrams.get(g, 0.0)) for g in grams(sent, ms, "t:" if i == 0 else ""))
+        scored.append((weight, -i, sent.strip()))
+    scored.sort(reverse=True)
+    return tuple(s for _, _, s in scored[:n])
 
 
 def _negative(vendors: tuple[str, ...]) -> Detection:

@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .calibrate import Model, data_fingerprint, fit
-from .detect import SHIPPED, detect, rule_features
+from .calibrate import (
+    C_TEXT,
+    SOLO_THRESHOLD,
+    Model,
+    data_fingerprint,
+    fit,
+    fit_ngrams,
+    text_feature,
+)
+from .detect import SHIPPED, article_tokens, detect, rule_features
 from .vendors import Gazetteer
 
 TEST_SHARE = 30  # percent of events held out
@@ -147,47 +155,76 @@ def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
 
 
 # ------------------------------------------------------------------ the calibration model
-def _training_rows(records: list[dict[str, Any]], gazetteer: Gazetteer) -> list[tuple[dict[str, Any], dict[str, float]]]:
-    """(record, features) for every record where the rules found an actor (the others are
-    negative whatever the model says, so they teach it nothing). Borderline records are
-    left out: their label comes from the rules."""
-    out = []
-    for rec in records:
-        if rec["label"] == "borderline":
-            continue
-        feats = rule_features(rec.get("title"), rec.get("text"), gazetteer)
-        if feats is not None:
-            out.append((rec, feats))
-    return out
+@dataclass(frozen=True)
+class Row:
+    """One training record as the learned stage sees it."""
+
+    rec: dict[str, Any]
+    feats: dict[str, float] | None  # the rules' view; None when they found no actor
+    tokens: set[str]  # the word model's input
+
+
+def _fold_of(rec: dict[str, Any], folds: int) -> int:
+    return zlib.crc32(str(rec.get("event") or rec.get("id") or "").encode()) % folds
+
+
+def training_rows(records: list[dict[str, Any]], gazetteer: Gazetteer) -> list[Row]:
+    """The rules and the tokenizer run once per record (cross-validation reuses the rows)."""
+    return [Row(rec, rule_features(rec.get("title"), rec.get("text"), gazetteer),
+                article_tokens(rec.get("title"), rec.get("text"), gazetteer)) for rec in records]
+
+
+def _word_model(rows: list[Row], c_text: float) -> tuple[dict[str, float], float]:
+    # borderline records are not disputes for the word model
+    return fit_ngrams([r.tokens for r in rows], [int(r.rec["label"] == "positive") for r in rows], c_text)
+
+
+def _logit(weights: dict[str, float], bias: float, tokens: set[str]) -> float:
+    return bias + sum(weights.get(t, 0.0) for t in tokens)
 
 
 def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0,
-                rows: list[tuple[dict[str, Any], dict[str, float]]] | None = None) -> Model:
-    """Fit the calibration model on ``records`` (never the blind sets; ``rows``: their
-    features when already computed)."""
-    rows = _training_rows(records, gazetteer) if rows is None else rows
-    weights, bias = fit([f for _, f in rows], [int(r["label"] == "positive") for r, _ in rows], c)
-    meta = {"trained_on": len(rows), "records": len(records), "c": c,
+                rows: list[Row] | None = None, c_text: float = C_TEXT, solo: float = SOLO_THRESHOLD,
+                folds: int = 5) -> Model:
+    """Fit the learned stage on ``records`` (never the blind sets; ``rows``: their
+    :func:`training_rows` when already computed): the word model on every record, then the
+    calibration model over the rules' view plus the word model's logit, which for training
+    is taken out of fold (by event) so that the calibration does not learn to trust words
+    it has memorised."""
+    rows = training_rows(records, gazetteer) if rows is None else rows
+    ngrams, ngram_bias = _word_model(rows, c_text)
+    oof: dict[int, float] = {}
+    for k in range(folds):
+        inner = [r for r in rows if _fold_of(r.rec, folds) != k]
+        held = [r for r in rows if _fold_of(r.rec, folds) == k and r.feats is not None]
+        if not held:
+            continue
+        w, b = _word_model(inner, c_text)
+        for r in held:
+            oof[id(r)] = _logit(w, b, r.tokens)
+    cal = [(r, {**r.feats, "text_logit": text_feature(oof[id(r)])}) for r in rows
+           if r.feats is not None and r.rec["label"] != "borderline"]
+    weights, bias = fit([f for _, f in cal], [int(r.rec["label"] == "positive") for r, _ in cal], c)
+    meta = {"trained_on": len(cal), "records": len(records), "c": c, "c_text": c_text, "ngrams": len(ngrams),
             "data": data_fingerprint(records), "splits": sorted({str(r.get("split")) for r in records})}
-    digest = hashlib.sha256(json.dumps([weights, bias], sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps([weights, bias, ngrams, ngram_bias, solo], sort_keys=True).encode()).hexdigest()[:8]
     meta["id"] = f"lr-{digest}"
-    return Model(weights, bias, meta)
+    return Model(weights, bias, meta, ngrams, ngram_bias, solo)
 
 
 def cross_validate(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0, folds: int = 5,
-                   threshold: float = 0.5) -> Report:
+                   threshold: float = 0.5, rows: list[Row] | None = None, **kw: Any) -> Report:
     """Out-of-fold scores: the records are dealt into ``folds`` by event, a model is trained
     on the other folds and each record is judged by the model that never saw its event."""
     by_fold: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        key = rec.get("event") or rec.get("id") or ""
-        by_fold[zlib.crc32(str(key).encode()) % folds].append(rec)
-    rows = _training_rows(records, gazetteer)  # the rules run once per record, not once per fold
+        by_fold[_fold_of(rec, folds)].append(rec)
+    rows = training_rows(records, gazetteer) if rows is None else rows
     rep = Report()
     for k in range(folds):
         train = [r for j, rs in by_fold.items() if j != k for r in rs]
         held = {id(r) for r in by_fold[k]}
-        model = train_model(train, gazetteer, c, [row for row in rows if id(row[0]) not in held])
+        model = train_model(train, gazetteer, c, [row for row in rows if id(row.rec) not in held], **kw)
         part = evaluate(by_fold[k], gazetteer, threshold, model=model)
         for f in ("n", "tp", "fp", "fn", "tn", "roles_checked", "actor_ok", "target_ok", "both_ok"):
             setattr(rep, f, getattr(rep, f) + getattr(part, f))
