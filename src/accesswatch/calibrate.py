@@ -190,7 +190,13 @@ def text_feature(text_logit: float) -> float:
 
 # The word model's tokens: vendor names masked (<v> an AI vendor, <p> a platform) so that it
 # learns how disputes are told, not who was in the ones we wrote; headline tokens apart.
-_WORD = re.compile(r"[a-z][a-z'’-]*|<[vp]>")
+# Words are runs of ASCII letters, "-" and the mask's "<v>"; everything else splits them
+# (encode + translate + split: three times faster than a regex findall; this runs per article).
+_SPACES = {c: " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwxyz-<>"}
+
+
+def _words(lower: str) -> list[str]:
+    return lower.encode("ascii", "replace").decode("ascii").translate(_SPACES).split()
 TEXT_CHARS = 20000  # the word model reads the headline and the body's first 20,000 characters
 
 
@@ -217,8 +223,11 @@ def masked(s: str, mentions: Sequence[_Span]) -> str:
 
 def grams(s: str, mentions: Sequence[_Span], prefix: str = "") -> set[str]:
     """The masked unigrams and bigrams of ``s`` (``mentions``: its vendor mentions)."""
-    words = _WORD.findall(masked(s, mentions))
-    return {prefix + w for w in words} | {f"{prefix}{a}_{b}" for a, b in zip(words, words[1:], strict=False)}
+    words = _words(masked(s, mentions))
+    if prefix:
+        words = [prefix + w for w in words]
+        return {*words, *map("_".join, zip(words, (w[len(prefix):] for w in words[1:]), strict=False))}
+    return {*words, *map("_".join, zip(words, words[1:], strict=False))}
 
 
 def ngram_tokens(title: str, text: str, title_mentions: Sequence[_Span], mentions: Sequence[_Span]) -> set[str]:
@@ -244,9 +253,9 @@ class Model:
     def prob(self, feats: dict[str, float]) -> float:
         return sigmoid(self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items()))
 
-    def text_logit(self, tokens: Iterable[str]) -> float:
-        get = self.ngrams.get
-        return self.ngram_bias + sum(get(t, 0.0) for t in tokens)
+    def text_logit(self, tokens: set[str]) -> float:
+        # the set intersection runs in C: most of an article's n-grams carry no weight
+        return self.ngram_bias + sum(map(self.ngrams.__getitem__, tokens & self.ngrams.keys()))
 
     def to_json(self) -> str:
         return json.dumps({"feature_version": FEATURE_VERSION, "bias": self.bias,

@@ -945,7 +945,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     if not pairs:
         if words and capture is None:
             assert model is not None
-            return _words_only(title, text, title_mentions, mentions, ctx, vendors, model, threshold, text_logit)
+            return _words_only(title, text, title_mentions, mentions, ctx, vendors, model, threshold, text_logit,
+                               bool(evidence))
         return _negative(vendors)
     # A pair whose actor the headline does not name, in an article whose headline names AI
     # vendors, is most likely background ("Anthropic already bars ..." in a piece on OpenAI
@@ -1148,13 +1149,15 @@ _WORD_ACTIONS = (("restore", re.compile(r"\b(?:restor|reinstat|regain|back\s+on|
 
 
 def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention], ctx: _Context,
-                vendors: tuple[str, ...], model: Model, threshold: float, text_logit: Callable[[], float]) -> Detection:
-    """The rules found no actor. When the article names an AI vendor and the word model is
+                vendors: tuple[str, ...], model: Model, threshold: float, text_logit: Callable[[], float],
+                has_evidence: bool) -> Detection:
+    """The rules found no actor. When the article names AI vendors and the word model is
     confident (``model.solo_threshold``), the article is a positive all the same ("Cursor
     CEO: we want our access back"): the roles are the article's leading parties (the vendor
     whose models are at stake acts), the evidence its heaviest sentences for the word model."""
-    ai = [m for m in title_mentions + mentions if m.vendor.is_ai]
-    if not ai:
+    # two AI vendors, or one and a sentence where the rules saw an access action: fewer
+    # cannot be a dispute we could report, and the words cost 0.2 ms to read
+    if len({m.vendor.name for m in title_mentions + mentions if m.vendor.is_ai}) < (1 if has_evidence else 2):
         return _negative(vendors)
     p = sigmoid(text_logit())
     solo = model.solo_threshold
