@@ -106,10 +106,11 @@ def test_scores_on_the_labelled_corpus_do_not_regress() -> None:
     assert sum(r["label"] == "negative" for r in recs) >= 120
     # floors a little under the current figures: a guard against regressions, not the
     # product's bar (that is in the closing notes and `accesswatch eval`)
-    for split, p_min, r_min in (("dev", 0.95, 0.83), ("test", 0.95, 0.82)):
+    # (roles: dev holds most of voices_g, written to be hard on roles: target responses, lists)
+    for split, p_min, r_min, roles_min in (("dev", 0.95, 0.90, 0.85), ("test", 0.95, 0.90, 0.88)):
         rep = evaluate([r for r in recs if r["split"] == split], GAZ)
         assert rep.precision >= p_min and rep.recall >= r_min, (split, rep.as_dict())
-        assert rep.both_ok / rep.roles_checked >= 0.90, (split, rep.as_dict())
+        assert rep.both_ok / rep.roles_checked >= roles_min, (split, rep.as_dict())
 
 
 def test_detect_command_reads_jsonl_and_survives_bad_lines() -> None:

@@ -1046,6 +1046,18 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         target = _named_tool(ctx, actor, gazetteer) if any(_THIRD_PARTY.search(e.sentence) for e in evs) else None
         if reason is None and _COUNTRY.search(joined):
             reason = "national security"
+    if label == "positive" and action in ("complain", "probe") and target not in (None, CLASS_TARGET) and _provider_swap(
+            actor, target, title_mentions, mentions, title, text):
+        actor, target = target, actor
+    if target is None and label == "positive":
+        # "Anthropic says three Chinese labs distilled Claude" under a headline that names
+        # one of them: the headline's other AI vendor is the one the story is about
+        # ("Kestrel maintainers to xAI: 'We want the keys back'"); else the article's leading
+        # other party, when the headline or the lead names one
+        target = next((m.vendor.name for m in title_mentions if m.vendor.is_ai and m.vendor.name != actor), None)
+        if target is None:
+            others = ctx.ranked(actor)
+            target = others[0][1] if others and others[0][0] >= 1.5 else None
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
@@ -1174,6 +1186,32 @@ def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: 
     reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
     return Detection(True, "positive", score, action=action, actor=actor, target=target, reason=reason,
                      evidence=evidence, vendors=vendors, detector_version=version_of(model))
+
+
+_PROVIDES = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|terms|chatbot|assistant|endpoints?|"
+                       r"weights|llms?|outputs?|services|cloud)\b", re.I)
+
+
+def provider_weight(name: str, title_mentions: list[Mention], mentions: list[Mention], title: str, text: str) -> int:
+    """How much the article presents ``name`` as the one whose models are at stake: its
+    products named ("Claude", "Gemini API") and its API, models or terms ("OpenAI's API")."""
+    n = 0
+    for ms, src in ((title_mentions, title), (mentions, text)):
+        for m in ms:
+            if m.vendor.name == name and m.start < 6000:
+                n += 1 if m.is_product or _PROVIDES.match(src, m.end) else 0
+    return n
+
+
+def _provider_swap(actor: str | None, target: str, title_mentions: list[Mention], mentions: list[Mention],
+                   title: str, text: str) -> bool:
+    """A target's response read backwards ("MiniMax rejects Google distillation claims",
+    "Genspark CEO shrugs off OpenAI split"): the actor's models are never at stake in the
+    article while the target's clearly are. Then the roles are the other way round."""
+    if actor is None:
+        return False
+    return (provider_weight(actor, title_mentions, mentions, title, text) == 0
+            and provider_weight(target, title_mentions, mentions, title, text) >= 2)
 
 
 def _leading_parties(ctx: _Context, title_mentions: list[Mention], mentions: list[Mention]) -> tuple[str | None, str | None]:
