@@ -1031,6 +1031,8 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             # the words are sure it is a dispute: the receiving end is the article's leading
             # other party ("Murmurate is back online after ElevenLabs reinstates its account")
             target = ctx.most_salient(actor)
+        elif score >= threshold and (lead_party := _lead_party(ctx, actor)) is not None:
+            target = lead_party  # "OpenAI had suspended the company's API organisation" (Dreamline, in the lead)
         else:
             score = round(min(score, threshold - 0.01), 3)
     label = "negative"
@@ -1056,8 +1058,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         # other party, when the headline or the lead names one
         target = next((m.vendor.name for m in title_mentions if m.vendor.is_ai and m.vendor.name != actor), None)
         if target is None:
-            others = ctx.ranked(actor)
-            target = others[0][1] if others and others[0][0] >= 1.5 else None
+            target = _lead_party(ctx, actor)
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
@@ -1127,6 +1128,13 @@ def _named_tool(ctx: _Context, actor: str | None, gazetteer: Gazetteer) -> str |
     an agent), if it names one."""
     ranked = ctx.ranked(actor, lambda k: (v := gazetteer.vendors.get(k)) is not None and v.kind == "ai_product")
     return ranked[0][1] if ranked else None
+
+
+def _lead_party(ctx: _Context, actor: str | None) -> str | None:
+    """The article's most salient party other than the actor, if the headline or the lead
+    names it (salience 1.5: an unknown company introduced in the lead; 3: the headline)."""
+    ranked = ctx.ranked(actor)
+    return ranked[0][1] if ranked and ranked[0][0] >= 1.5 else None
 
 
 def _inferred_target(ctx: _Context, actor: str | None) -> str | None:
