@@ -202,7 +202,7 @@ _DENIAL = re.compile(r"\b(?:den(?:y|ies|ied|ying)|reject(?:s|ed|ing)?|dismiss(?:
 _COMPLAINT_OBJECT = re.compile(r"^(?:'s|’s)?\s*(?:,\s*)?(?:(?:over|for|after|about|regarding|on)\s+)?(?:[\w'’.-]+\s+){0,5}?"
                                r"(?:cut\w*|ban\w*|block\w*|suspen\w+|revo\w+|restrict\w*|throttl\w+|capp\w+|limit\w*|"
                                r"decision|move|access|api|terms|freez\w+|froze|pull\w*|shut\w*|lock\w*|kick\w*)", re.I)
-_PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting)\s+(?:\w+ly\s+)?$", re.I)
+_PASSIVE_AUX = re.compile(r"\b(?:was|were|been|being|is|are|get|gets|got|getting|remains?|remained|stays?|stayed)\s+(?:\w+ly\s+)?$", re.I)
 # verbs whose subject is the one losing access ("Windsurf lost access", "xAI can no longer
 # use Claude"); "it will no longer serve X" keeps the actor as subject
 _TARGET_SUBJECT = re.compile(r"^(?:los|lost|regain|denied|no\s+longer\s+(?:be\s+)?(?:able|allowed|permitted|has|have|get|"
