@@ -196,7 +196,7 @@ _SPACES = {c: " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwx
 
 def _words(lower: str) -> list[str]:
     return lower.encode("ascii", "replace").decode("ascii").translate(_SPACES).split()
-TEXT_CHARS = 20000  # the word model reads the headline and the body's first 20,000 characters
+TEXT_CHARS = 8000  # the word model reads the headline and the body's first 8,000 characters
 
 
 class _Span(Protocol):
