@@ -189,6 +189,7 @@ def text_feature(text_logit: float) -> float:
 
 # The word model's tokens: vendor names masked (<v> an AI vendor, <p> a platform) so that it
 # learns how disputes are told, not who was in the ones we wrote; headline tokens apart.
+TEXT_CHARS = 8000  # the word model reads the headline and the body's first 8,000 characters
 # Words are runs of ASCII letters, "-" and the mask's "<v>"; everything else splits them
 # (encode + translate + split: three times faster than a regex findall; this runs per article).
 _SPACES = {c: " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwxyz-<>"}
@@ -196,7 +197,6 @@ _SPACES = {c: " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwx
 
 def _words(lower: str) -> list[str]:
     return lower.encode("ascii", "replace").decode("ascii").translate(_SPACES).split()
-TEXT_CHARS = 8000  # the word model reads the headline and the body's first 8,000 characters
 
 
 class _Span(Protocol):
@@ -236,6 +236,12 @@ def ngram_tokens(title: str, text: str, title_mentions: Sequence[_Span], mention
     return grams(title, title_mentions, "t:") | grams(body, [m for m in mentions if m.end <= len(body)])
 
 
+def ngram_logit(ngrams: dict[str, float], bias: float, tokens: set[str]) -> float:
+    """The word model's logit for an article's tokens (the set intersection runs in C:
+    most of an article's n-grams carry no weight)."""
+    return bias + sum(map(ngrams.__getitem__, tokens & ngrams.keys()))
+
+
 def sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -253,8 +259,7 @@ class Model:
         return sigmoid(self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items()))
 
     def text_logit(self, tokens: set[str]) -> float:
-        # the set intersection runs in C: most of an article's n-grams carry no weight
-        return self.ngram_bias + sum(map(self.ngrams.__getitem__, tokens & self.ngrams.keys()))
+        return ngram_logit(self.ngrams, self.ngram_bias, tokens)
 
     def to_json(self) -> str:
         return json.dumps({"feature_version": FEATURE_VERSION, "bias": self.bias,

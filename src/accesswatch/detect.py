@@ -899,14 +899,19 @@ def detect(title: str | None, text: str | None, gazetteer: Gazetteer, threshold:
     return _decide(title, text, gazetteer, threshold, load_model() if model is SHIPPED else model, None)
 
 
-def article_tokens(title: str | None, text: str | None, gazetteer: Gazetteer) -> set[str]:
-    """The word model's input for one article (for training)."""
+def _headline_and_body(title: str | None, text: str | None) -> tuple[str, str]:
+    """``title`` None: the text's first line is the headline. The body is read up to 60,000
+    characters."""
     text = text or ""
     if title is None:
         first, _, rest = text.strip().partition("\n")
         title, text = first, rest
-    title = title.strip()
-    text = text[:60000]
+    return title.strip(), text[:60000]
+
+
+def article_tokens(title: str | None, text: str | None, gazetteer: Gazetteer) -> set[str]:
+    """The word model's input for one article (for training)."""
+    title, text = _headline_and_body(title, text)
     return ngram_tokens(title, text, gazetteer.find(title), gazetteer.find(text))
 
 
@@ -920,12 +925,7 @@ def rule_features(title: str | None, text: str | None, gazetteer: Gazetteer) -> 
 
 def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float,
             model: Model | None, capture: list[dict[str, float]] | None) -> Detection:
-    text = text or ""
-    if title is None:
-        first, _, rest = text.strip().partition("\n")
-        title, text = first, rest
-    title = title.strip()
-    text = text[:60000]
+    title, text = _headline_and_body(title, text)
     title_mentions = gazetteer.find(title)
     mentions = gazetteer.find(text)
     vendors = tuple(sorted({m.vendor.name for m in title_mentions + mentions}))
@@ -1200,7 +1200,7 @@ _PROVIDES = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|p
                        r"weights|llms?|outputs?|services|cloud)\b", re.I)
 
 
-def provider_weight(name: str, title_mentions: list[Mention], mentions: list[Mention], title: str, text: str) -> int:
+def _provider_weight(name: str, title_mentions: list[Mention], mentions: list[Mention], title: str, text: str) -> int:
     """How much the article presents ``name`` as the one whose models are at stake: its
     products named ("Claude", "Gemini API") and its API, models or terms ("OpenAI's API")."""
     n = 0
@@ -1218,18 +1218,17 @@ def _provider_swap(actor: str | None, target: str, title_mentions: list[Mention]
     article while the target's clearly are. Then the roles are the other way round."""
     if actor is None:
         return False
-    return (provider_weight(actor, title_mentions, mentions, title, text) == 0
-            and provider_weight(target, title_mentions, mentions, title, text) >= 2)
+    return (_provider_weight(actor, title_mentions, mentions, title, text) == 0
+            and _provider_weight(target, title_mentions, mentions, title, text) >= 2)
 
 
 def _leading_parties(ctx: _Context, title_mentions: list[Mention], mentions: list[Mention]) -> tuple[str | None, str | None]:
     """Actor: the AI vendor whose models the headline and lead name most ("Claude", "Gemini":
     access to them is what is at stake), else the most salient AI vendor. Target: the most
     salient other party."""
-    head = [m for m in title_mentions + mentions[:40] if m.vendor.is_ai and (m in title_mentions or m.start < 3000)]
     products: dict[str, int] = defaultdict(int)
-    for m in head:
-        if m.is_product:
+    for m in title_mentions + [m for m in mentions if m.start < 3000]:
+        if m.is_product and m.vendor.is_ai:
             products[m.vendor.name] += 1
     sal = ctx.salience
     if products:

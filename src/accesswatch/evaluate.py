@@ -28,6 +28,7 @@ from .calibrate import (
     data_fingerprint,
     fit,
     fit_ngrams,
+    ngram_logit,
     text_feature,
 )
 from .detect import SHIPPED, article_tokens, detect, rule_features
@@ -179,10 +180,6 @@ def _word_model(rows: list[Row], c_text: float) -> tuple[dict[str, float], float
     return fit_ngrams([r.tokens for r in rows], [int(r.rec["label"] == "positive") for r in rows], c_text)
 
 
-def _logit(weights: dict[str, float], bias: float, tokens: set[str]) -> float:
-    return bias + sum(weights.get(t, 0.0) for t in tokens)
-
-
 def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0,
                 rows: list[Row] | None = None, c_text: float = C_TEXT, solo: float = SOLO_THRESHOLD,
                 folds: int = 5) -> Model:
@@ -193,15 +190,15 @@ def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 
     it has memorised."""
     rows = training_rows(records, gazetteer) if rows is None else rows
     ngrams, ngram_bias = _word_model(rows, c_text)
+    fold = [_fold_of(r.rec, folds) for r in rows]
     oof: dict[int, float] = {}
     for k in range(folds):
-        inner = [r for r in rows if _fold_of(r.rec, folds) != k]
-        held = [r for r in rows if _fold_of(r.rec, folds) == k and r.feats is not None]
+        held = [r for r, f in zip(rows, fold, strict=True) if f == k and r.feats is not None]
         if not held:
             continue
-        w, b = _word_model(inner, c_text)
+        w, b = _word_model([r for r, f in zip(rows, fold, strict=True) if f != k], c_text)
         for r in held:
-            oof[id(r)] = _logit(w, b, r.tokens)
+            oof[id(r)] = ngram_logit(w, b, r.tokens)
     cal = [(r, {**r.feats, "text_logit": text_feature(oof[id(r)])}) for r in rows
            if r.feats is not None and r.rec["label"] != "borderline"]
     weights, bias = fit([f for _, f in cal], [int(r.rec["label"] == "positive") for r, _ in cal], c)
