@@ -106,8 +106,8 @@ def test_scores_on_the_labelled_corpus_do_not_regress() -> None:
     assert sum(r["label"] == "negative" for r in recs) >= 120
     # floors a little under the current figures: a guard against regressions, not the
     # product's bar (that is in the closing notes and `accesswatch eval`)
-    # (roles: dev holds most of voices_g, written to be hard on roles: target responses, lists)
-    for split, p_min, r_min, roles_min in (("dev", 0.95, 0.90, 0.85), ("test", 0.95, 0.90, 0.88)):
+    # (roles are in-sample for the role model: these floors only guard against regressions)
+    for split, p_min, r_min, roles_min in (("dev", 0.95, 0.90, 0.93), ("test", 0.95, 0.90, 0.95)):
         rep = evaluate([r for r in recs if r["split"] == split], GAZ)
         assert rep.precision >= p_min and rep.recall >= r_min, (split, rep.as_dict())
         assert rep.both_ok / rep.roles_checked >= roles_min, (split, rep.as_dict())
@@ -158,6 +158,38 @@ def test_the_shipped_calibration_model_is_current_and_reproducible() -> None:
     common = set(again.ngrams) & set(model.ngrams)
     assert len(common) >= 0.99 * max(len(again.ngrams), len(model.ngrams)) > 10000
     assert all(abs(again.ngrams[k] - model.ngrams[k]) < 1e-3 for k in common)
+    assert set(again.roles) == set(model.roles) and len(model.roles) > 1000
+    assert all(abs(again.roles[k] - w) < 1e-3 for k, w in model.roles.items())
+
+
+def test_the_role_model_chooses_among_the_articles_leading_parties() -> None:
+    """Every ordered pair of the article's leading parties is a candidate (the actor an AI
+    vendor), the rules' own pair marked; the role model's best pair is the detection's."""
+    from dataclasses import replace
+
+    from accesswatch.calibrate import load_model
+    from accesswatch.detect import role_candidates
+    from accesswatch.roles import choose
+
+    title = "Monday Memo: GPU prices, an awkward Cursor login, and Meta's new glasses"
+    text = ("Good morning. Three things this week.\n\nFirst, GPU rental prices fell again.\n\n"
+            "Second, the awkward login. Engineers at xAI opened Cursor on Thursday and found Claude gone. Anthropic "
+            "has cut off the Grok maker, whose staff had been using Claude through the coding tool, saying its terms "
+            "bar customers from building competing models. Cursor says its other users will see no change.\n\n"
+            "Third, Meta showed new glasses with a built-in assistant.")
+    cands = role_candidates(title, text, GAZ)
+    pairs = [p for p, _ in cands]
+    assert {("Anthropic", "xAI"), ("Anthropic", "Cursor"), ("xAI", "Anthropic"), ("Meta", "xAI")} <= set(pairs)
+    assert len(pairs) == len(set(pairs)) and all(a != t for a, t in pairs)
+    assert [p for p, f in cands if f["rule_pick"]] == [("Anthropic", "xAI")]
+    model = load_model()
+    assert model is not None
+    got = detect(title, text, GAZ)
+    assert got.is_dispute and (got.actor, got.target) == choose(model.roles, cands) == ("Anthropic", "xAI")
+    # the pick is the role model's: one that trusts only "the other party named first" says Cursor
+    first_named = replace(model, roles={"t_first_other": 1.0, "rule_actor": 1.0})
+    assert (detect(title, text, GAZ, model=first_named).actor, detect(title, text, GAZ, model=first_named).target) \
+        == ("Anthropic", "Cursor")
 
 
 def test_the_learned_stage_keeps_the_rules_roles_and_finds_what_they_cannot_parse() -> None:

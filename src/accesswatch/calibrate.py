@@ -254,6 +254,7 @@ class Model:
     ngrams: dict[str, float] = field(default_factory=dict)  # the word model (empty: none)
     ngram_bias: float = 0.0
     solo_threshold: float = 1.01  # word-model probability that makes a positive without the rules
+    roles: dict[str, float] = field(default_factory=dict)  # the role model (accesswatch.roles; empty: none)
 
     def prob(self, feats: dict[str, float]) -> float:
         return sigmoid(self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items()))
@@ -265,7 +266,8 @@ class Model:
         return json.dumps({"feature_version": FEATURE_VERSION, "bias": self.bias,
                            "weights": dict(sorted(self.weights.items())), "meta": self.meta,
                            "ngram_bias": self.ngram_bias, "solo_threshold": self.solo_threshold,
-                           "ngrams": dict(sorted(self.ngrams.items()))}, indent=0, sort_keys=True)
+                           "ngrams": dict(sorted(self.ngrams.items())),
+                           "roles": dict(sorted(self.roles.items()))}, indent=0, sort_keys=True)
 
 
 def model_path() -> Path:
@@ -284,7 +286,7 @@ def load_model(path: str | None = None) -> Model | None:
         return None
     return Model({k: float(v) for k, v in raw["weights"].items()}, float(raw["bias"]), raw.get("meta", {}),
                  {k: float(v) for k, v in raw.get("ngrams", {}).items()}, float(raw.get("ngram_bias", 0.0)),
-                 float(raw.get("solo_threshold", 1.01)))
+                 float(raw.get("solo_threshold", 1.01)), {k: float(v) for k, v in raw.get("roles", {}).items()})
 
 
 def data_fingerprint(records: Iterable[dict[str, Any]]) -> str:

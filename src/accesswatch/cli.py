@@ -22,6 +22,7 @@ from rich.table import Table
 
 from .calibrate import C_TEXT, SOLO_THRESHOLD
 from .errors import AccessWatchError
+from .roles import C_ROLES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="accesswatch: watch the news for API access disputes between AI vendors.")
@@ -442,6 +443,8 @@ def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labe
                    c_text: Annotated[float, typer.Option("--c-text", help="Inverse L2 strength of the word model.")] = C_TEXT,
                    solo: Annotated[float, typer.Option("--solo", help="Word-model probability that makes a positive "
                                                        "the rules did not find.")] = SOLO_THRESHOLD,
+                   c_roles: Annotated[float, typer.Option("--c-roles", help="Inverse L2 strength of the role model "
+                                                          "(0: no role model).")] = C_ROLES,
                    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the model "
                                                             "(default: the package's shipped model).")] = None,
                    config: ConfigOpt = None,
@@ -467,15 +470,17 @@ def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labe
         _fail(AccessWatchError(f"no labelled records in the {split.value} split"))
     rows = training_rows(records, gaz)  # the rules and the tokenizer run once per record
     if cv:
-        d = cross_validate(records, gaz, c, rows=rows, c_text=c_text, solo=solo).as_dict()
+        d = cross_validate(records, gaz, c, rows=rows, c_text=c_text, solo=solo,
+                           c_roles=c_roles).as_dict()
         console.print(f"cross-validated by event ({len(records)} records): precision {d['precision']:.3f}  "
                       f"recall {d['recall']:.3f}  F1 {d['f1']:.3f}  actor+target {d['actor_target_accuracy']}",
                       highlight=False)
-    model = train_model(records, gaz, c, rows, c_text=c_text, solo=solo)
+    model = train_model(records, gaz, c, rows, c_text=c_text, solo=solo, c_roles=c_roles)
     target = out or model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(model.to_json() + "\n", encoding="utf-8")
-    console.print(f"model {model.meta['id']} ({len(model.weights)} weights, {len(model.ngrams)} n-grams; calibrated on "
+    console.print(f"model {model.meta['id']} ({len(model.weights)} weights, {len(model.ngrams)} n-grams, "
+                  f"{len(model.roles)} role features; calibrated on "
                   f"{model.meta['trained_on']} "
                   f"articles with rule evidence) written to {target}", highlight=False)
 

@@ -44,6 +44,7 @@ from .calibrate import (
     sigmoid,
 )
 from .models import Detection
+from .roles import Clue, Inputs, candidates, choose, provider_weight
 from .vendors import Gazetteer, Mention
 
 RULES_VERSION = "rules-7"
@@ -353,10 +354,11 @@ _ORG_BEFORE = re.compile(r"\b(?:startup|start-up|company|firm|lab|developer|riva
 # every word _ORG_BEFORE and _ORG_AFTER need: a cheap test before scanning capitalised names
 _ORG_CUE = re.compile(r"startup|start-up|company|firm|\blab|developer|rival|provider|platform|maker|reseller|broker|customer|"
                       r"client|partner|gateway|host|aggregator|builder|editor|\bapp|access|accounts?|keys?|\bapi|\buse|usage|"
-                      r"models?|subscription", re.I)
+                      r"models?|subscription|framework|project|vendor|agency", re.I)
 _ORG_AFTER = re.compile(r"^(?:'s|’s)\s+(?:\w+\s+){0,2}?(?:access|accounts?|api|use|usage|models?|keys?|subscriptions?)\b|"
-                        r"^,\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|company|firm|lab|developer|provider|platform|"
-                        r"maker|reseller|broker|customer|gateway|host|aggregator|builder)\b", re.I)
+                        r"^,\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|start-up|company|firm|lab|developer|provider|"
+                        r"platform|maker|reseller|broker|customer|gateway|host|aggregator|builder|app|framework|project|"
+                        r"vendor|agency)\b", re.I)
 
 
 def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
@@ -601,7 +603,7 @@ class _Context:
     """What the whole article says about who matters, for pronouns and descriptions.
     Salience is computed on first use: most articles never need it."""
 
-    sources: tuple[list[Mention], list[Mention], str]  # title mentions, body mentions, lead
+    sources: tuple[list[Mention], list[Mention], str, str]  # title mentions, body mentions, lead, title
     regulator_headline: bool = False
     speaker: str | None = None  # "Statement from Moonshot AI regarding ...": who speaks (we, our)
 
@@ -800,12 +802,16 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
     return out
 
 
-def _salience(title_mentions: list[Mention], mentions: list[Mention], lead: str = "") -> dict[str, float]:
+def _salience(title_mentions: list[Mention], mentions: list[Mention], lead: str = "", title: str = "") -> dict[str, float]:
     sal: dict[str, float] = defaultdict(float)
     # unknown organisations introduced in the lead ("Kiteline, a browser-automation startup")
     for p in _parties(lead, [m for m in mentions if m.end <= len(lead)]):
         if not p.known and not p.is_class and p.name:
             sal[p.name] += 1.5
+    # ... and in the headline ("Murmurate is back online after ElevenLabs reinstates its account")
+    for p in _parties(title, title_mentions):
+        if not p.known and not p.is_class and p.name:
+            sal[p.name] += 3
     for m in title_mentions:
         if m.vendor.is_ai:
             sal[m.vendor.name] += 3
@@ -831,7 +837,7 @@ def _article_context(title: str, text: str, title_mentions: list[Mention], menti
     m = _STATEMENT.search(title)
     if m:
         speaker = next((x.vendor.name for x in title_mentions if x.start >= m.end() - 1 and x.vendor.is_ai), None)
-    return _Context((title_mentions, mentions, text[:1200]), bool(_REGULATOR.search(title)), speaker)
+    return _Context((title_mentions, mentions, text[:1200], title), bool(_REGULATOR.search(title)), speaker)
 
 
 def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention],
@@ -924,7 +930,8 @@ def rule_features(title: str | None, text: str | None, gazetteer: Gazetteer) -> 
 
 
 def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold: float,
-            model: Model | None, capture: list[dict[str, float]] | None) -> Detection:
+            model: Model | None, capture: list[dict[str, float]] | None,
+            role_capture: list[Any] | None = None) -> Detection:
     title, text = _headline_and_body(title, text)
     title_mentions = gazetteer.find(title)
     mentions = gazetteer.find(text)
@@ -941,12 +948,17 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     evidence = list(_evidence(title, text, title_mentions, mentions, ctx))
     if evidence:
         evidence = _merge_short_names(evidence)
-    pairs = {(e.actor, e.target) for e in evidence if e.actor}
+    pairs = {(e.actor, e.target) for e in evidence if e.actor and e.target != e.actor}
     if not pairs:
+        if role_capture is not None:
+            actor, target = _leading_parties(ctx, title_mentions, mentions)
+            if actor is not None and target is not None:
+                role_capture.extend(candidates(_role_inputs(title, text, title_mentions, mentions, ctx, evidence,
+                                                            actor, target, None, True)))
         if words and capture is None:
             assert model is not None
             return _words_only(title, text, title_mentions, mentions, ctx, vendors, model, threshold, text_logit,
-                               bool(evidence))
+                               evidence)
         return _negative(vendors)
     # A pair whose actor the headline does not name, in an article whose headline names AI
     # vendors, is most likely background ("Anthropic already bars ..." in a piece on OpenAI
@@ -1048,10 +1060,11 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         target = _named_tool(ctx, actor, gazetteer) if any(_THIRD_PARTY.search(e.sentence) for e in evs) else None
         if reason is None and _COUNTRY.search(joined):
             reason = "national security"
-    if label == "positive" and action in ("complain", "probe") and target not in (None, CLASS_TARGET) and _provider_swap(
+    as_positive = label == "positive" or role_capture is not None
+    if as_positive and action in ("complain", "probe") and target not in (None, CLASS_TARGET) and _provider_swap(
             actor, target, title_mentions, mentions, title, text):
         actor, target = target, actor
-    if target is None and label == "positive":
+    if target is None and as_positive:
         # "Anthropic says three Chinese labs distilled Claude" under a headline that names
         # one of them: the headline's other AI vendor is the one the story is about
         # ("Kestrel maintainers to xAI: 'We want the keys back'"); else the article's leading
@@ -1059,6 +1072,13 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         target = next((m.vendor.name for m in title_mentions if m.vendor.is_ai and m.vendor.name != actor), None)
         if target is None:
             target = _lead_party(ctx, actor)
+    if target is not None and (role_capture is not None or (label == "positive" and model is not None and model.roles)):
+        cands = candidates(_role_inputs(title, text, title_mentions, mentions, ctx, evidence, actor, target, action,
+                                        False))
+        if role_capture is not None:
+            role_capture.extend(cands)
+        elif model is not None:
+            actor, target = choose(model.roles, cands) or (actor, target)
     return Detection(is_dispute=label == "positive", label=label, score=score, action=action,
                      actor=actor, target=target, reason=reason,
                      evidence=tuple(dict.fromkeys(e.sentence for e in ranked[:3])), vendors=vendors,
@@ -1170,14 +1190,14 @@ _WORD_ACTIONS = (("restore", re.compile(r"\b(?:restor|reinstat|regain|back\s+on|
 
 def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention], ctx: _Context,
                 vendors: tuple[str, ...], model: Model, threshold: float, text_logit: Callable[[], float],
-                has_evidence: bool) -> Detection:
+                rule_evidence: list[_Evidence]) -> Detection:
     """The rules found no actor. When the article names AI vendors and the word model is
     confident (``model.solo_threshold``), the article is a positive all the same ("Cursor
     CEO: we want our access back"): the roles are the article's leading parties (the vendor
     whose models are at stake acts), the evidence its heaviest sentences for the word model."""
     # two AI vendors, or one and a sentence where the rules saw an access action: fewer
     # cannot be a dispute we could report, and the words cost 0.2 ms to read
-    if len({m.vendor.name for m in title_mentions + mentions if m.vendor.is_ai}) < (1 if has_evidence else 2):
+    if len({m.vendor.name for m in title_mentions + mentions if m.vendor.is_ai}) < (1 if rule_evidence else 2):
         return _negative(vendors)
     p = sigmoid(text_logit())
     solo = model.solo_threshold
@@ -1191,24 +1211,12 @@ def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: 
     joined = " ".join(evidence)
     action = next((a for a, rx in _WORD_ACTIONS if rx.search(title)),
                   next((a for a, rx in _WORD_ACTIONS if rx.search(joined)), "restrict"))
+    if actor is not None and target is not None and model.roles:
+        actor, target = choose(model.roles, candidates(_role_inputs(
+            title, text, title_mentions, mentions, ctx, rule_evidence, actor, target, None, True))) or (actor, target)
     reason = next((name for name, rx in _REASONS if rx.search(joined)), None)
     return Detection(True, "positive", score, action=action, actor=actor, target=target, reason=reason,
                      evidence=evidence, vendors=vendors, detector_version=version_of(model))
-
-
-_PROVIDES = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|terms|chatbot|assistant|endpoints?|"
-                       r"weights|llms?|outputs?|services|cloud)\b", re.I)
-
-
-def _provider_weight(name: str, title_mentions: list[Mention], mentions: list[Mention], title: str, text: str) -> int:
-    """How much the article presents ``name`` as the one whose models are at stake: its
-    products named ("Claude", "Gemini API") and its API, models or terms ("OpenAI's API")."""
-    n = 0
-    for ms, src in ((title_mentions, title), (mentions, text)):
-        for m in ms:
-            if m.vendor.name == name and m.start < 6000:
-                n += 1 if m.is_product or _PROVIDES.match(src, m.end) else 0
-    return n
 
 
 def _provider_swap(actor: str | None, target: str, title_mentions: list[Mention], mentions: list[Mention],
@@ -1218,8 +1226,25 @@ def _provider_swap(actor: str | None, target: str, title_mentions: list[Mention]
     article while the target's clearly are. Then the roles are the other way round."""
     if actor is None:
         return False
-    return (_provider_weight(actor, title_mentions, mentions, title, text) == 0
-            and _provider_weight(target, title_mentions, mentions, title, text) >= 2)
+    return (provider_weight(actor, title_mentions, mentions, title, text) == 0
+            and provider_weight(target, title_mentions, mentions, title, text) >= 2)
+
+
+def _role_inputs(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention], ctx: _Context,
+                 evidence: list[_Evidence], actor: str, target: str, action: str | None, solo: bool) -> Inputs:
+    return Inputs(title, text, title_mentions, mentions,
+                  tuple(Clue(e.actor, e.target if e.target != CLASS_TARGET else None, e.strength * _weight(e),
+                             e.unordered, e.action) for e in evidence),
+                  ctx.salience, ctx.known, {m.vendor.name: m.vendor.kind for m in title_mentions + mentions},
+                  actor, target, action, solo)
+
+
+def role_candidates(title: str | None, text: str | None, gazetteer: Gazetteer) -> list[Any]:
+    """The role stage's candidate pairs and features for one article, as if it were a
+    positive (for training)."""
+    out: list[Any] = []
+    _decide(title, text, gazetteer, 0.5, None, None, out)
+    return out
 
 
 def _leading_parties(ctx: _Context, title_mentions: list[Mention], mentions: list[Mention]) -> tuple[str | None, str | None]:

@@ -31,7 +31,9 @@ from .calibrate import (
     ngram_logit,
     text_feature,
 )
-from .detect import SHIPPED, article_tokens, detect, rule_features
+from .detect import SHIPPED, article_tokens, detect, role_candidates, rule_features
+from .roles import C_ROLES
+from .roles import fit as fit_roles
 from .vendors import Gazetteer
 
 TEST_SHARE = 30  # percent of events held out
@@ -116,7 +118,7 @@ def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: flo
             rep.tp += 1
             rep.roles_checked += 1
             a_ok = _same(rec.get("actor"), d.actor, gazetteer)
-            t_ok = rec.get("target") is None or _same(rec.get("target"), d.target, gazetteer)
+            t_ok = rec.get("target") is None or any(_same(t, d.target, gazetteer) for t in _targets(rec))
             rep.actor_ok += a_ok
             rep.target_ok += t_ok
             rep.both_ok += a_ok and t_ok
@@ -137,6 +139,12 @@ def evaluate(records: list[dict[str, Any]], gazetteer: Gazetteer, threshold: flo
                                        "action": d.action},
                                "title": rec.get("title"), "evidence": list(d.evidence)})
     return rep
+
+
+def _targets(rec: dict[str, Any]) -> list[str | None]:
+    """The labelled target, then the other named targets of the same move (the guide's
+    "other_targets": a report that accuses three labs is right about any of them)."""
+    return [rec.get("target"), *(rec.get("other_targets") or [])]
 
 
 def _same(want: str | None, got: str | None, gazetteer: Gazetteer) -> bool:
@@ -163,6 +171,7 @@ class Row:
     rec: dict[str, Any]
     feats: dict[str, float] | None  # the rules' view; None when they found no actor
     tokens: set[str]  # the word model's input
+    roles: list[Any]  # the role stage's candidates (pair, features), computed as if a positive
 
 
 def _fold_of(rec: dict[str, Any], folds: int) -> int:
@@ -172,7 +181,24 @@ def _fold_of(rec: dict[str, Any], folds: int) -> int:
 def training_rows(records: list[dict[str, Any]], gazetteer: Gazetteer) -> list[Row]:
     """The rules and the tokenizer run once per record (cross-validation reuses the rows)."""
     return [Row(rec, rule_features(rec.get("title"), rec.get("text"), gazetteer),
-                article_tokens(rec.get("title"), rec.get("text"), gazetteer)) for rec in records]
+                article_tokens(rec.get("title"), rec.get("text"), gazetteer),
+                role_candidates(rec.get("title"), rec.get("text"), gazetteer) if rec["label"] == "positive" else [])
+            for rec in records]
+
+
+def _role_model(rows: list[Row], gazetteer: Gazetteer, c_roles: float) -> dict[str, float]:
+    """The role model, fitted on the positives whose labelled pair is among the candidates."""
+    groups, gold = [], []
+    for r in rows:
+        actor, targets = r.rec.get("actor"), _targets(r.rec)
+        if not r.roles or actor is None or targets[0] is None:
+            continue
+        hit = next((i for want in targets for i, ((a, t), _) in enumerate(r.roles)
+                    if _same(actor, a, gazetteer) and _same(want, t, gazetteer)), None)
+        if hit is not None:
+            groups.append([f for _, f in r.roles])
+            gold.append(hit)
+    return fit_roles(groups, gold, c_roles) if groups else {}
 
 
 def _word_model(rows: list[Row], c_text: float) -> tuple[dict[str, float], float]:
@@ -182,7 +208,7 @@ def _word_model(rows: list[Row], c_text: float) -> tuple[dict[str, float], float
 
 def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0,
                 rows: list[Row] | None = None, c_text: float = C_TEXT, solo: float = SOLO_THRESHOLD,
-                folds: int = 5) -> Model:
+                folds: int = 5, c_roles: float = C_ROLES) -> Model:
     """Fit the learned stage on ``records`` (never the blind sets; ``rows``: their
     :func:`training_rows` when already computed): the word model on every record, then the
     calibration model over the rules' view plus the word model's logit, which for training
@@ -202,11 +228,14 @@ def train_model(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 
     cal = [(r, {**r.feats, "text_logit": text_feature(oof[id(r)])}) for r in rows
            if r.feats is not None and r.rec["label"] != "borderline"]
     weights, bias = fit([f for _, f in cal], [int(r.rec["label"] == "positive") for r, _ in cal], c)
+    roles = _role_model(rows, gazetteer, c_roles) if c_roles > 0 else {}
     meta = {"trained_on": len(cal), "records": len(records), "c": c, "c_text": c_text, "ngrams": len(ngrams),
+            "c_roles": c_roles, "role_features": len(roles),
             "data": data_fingerprint(records), "splits": sorted({str(r.get("split")) for r in records})}
-    digest = hashlib.sha256(json.dumps([weights, bias, ngrams, ngram_bias, solo], sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps([weights, bias, ngrams, ngram_bias, solo, roles],
+                                       sort_keys=True).encode()).hexdigest()[:8]
     meta["id"] = f"lr-{digest}"
-    return Model(weights, bias, meta, ngrams, ngram_bias, solo)
+    return Model(weights, bias, meta, ngrams, ngram_bias, solo, roles)
 
 
 def cross_validate(records: list[dict[str, Any]], gazetteer: Gazetteer, c: float = 1.0, folds: int = 5,
