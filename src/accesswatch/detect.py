@@ -280,6 +280,9 @@ _NOUN_OBJECT = re.compile(r"^\s+(?:to|against|on|for|of)\s+(?:the\s+)?$", re.I)
 _LETTER = re.compile(r"^\s+(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\b", re.I)
 _LETTER_TO = re.compile(r"^\s+(?:has\s+|had\s+|have\s+)?(?:sent|sends|send|wrote|writes|issued|delivered)\s+(?:a|an)\s+"
                         r"(?:[\w-]+\s+){0,2}?(?:letter|notice|warning|ultimatum|message|email|note)\s+to\s+$", re.I)
+_PARTICIPLES = frozenset({"cut", "barred", "blocked", "banned", "locked", "shut", "suspended", "frozen", "kicked",
+                          "booted", "removed", "dropped", "excluded", "walled", "restricted", "throttled"})
+_FROM_AFTER = re.compile(r"\s+(?:from|out\s+of|of)\s", re.I)
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
 _COUNTRY = re.compile(r"\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanction\w*)\b", re.I)
@@ -480,6 +483,10 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
     prefix = sentence[max(0, vs - 25):vs]
     head = word.split()[0]
     passive = bool(_PASSIVE_AUX.search(prefix)) and not head.endswith("ing")
+    if not passive and head in _PARTICIPLES and _FROM_AFTER.match(sentence, verb.end()) and before:
+        # a headline's passive without its auxiliary: "Zhipu AI cut off from ByteDance's
+        # Doubao models", "Windsurf barred from Anthropic's API"
+        passive = not sentence[before[-1].end:vs].strip(" ,'’s")
     if passive or _TARGET_SUBJECT.match(word):
         # the target is the clause's subject: "Sourcegraph's API account with OpenAI has been suspended"
         # skip prepositional objects ("account with OpenAI has been suspended")
