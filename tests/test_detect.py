@@ -74,9 +74,36 @@ def test_headline_from_first_line_when_title_is_null() -> None:
     assert r.is_dispute and r.evidence[0] == "Anthropic cuts off OpenAI's access to Claude"
 
 
-def test_foreign_headline_dispute() -> None:
-    r = d("Meta entzieht Together AI den Zugang zu neuen Llama-Modellen", "Der Konzern bestätigte den Schritt.")
-    assert r.is_dispute and (r.actor, r.target) == ("Meta", "Together AI")
+@pytest.mark.parametrize("title,text,actor,target", [
+    ("Meta entzieht Together AI den Zugang zu neuen Llama-Modellen", "Der Konzern bestätigte den Schritt.",
+     "Meta", "Together AI"),
+    # French "priver de", a product as the object
+    ("Mistral AI prive les développeurs de Cohere de ses modèles Le Chat", "L'entreprise parisienne n'a pas commenté.",
+     "Mistral AI", "Cohere"),
+    # Portuguese, the staff of a rival as the object
+    ("Perplexity bane funcionários da Genspark de usar seu serviço", "A empresa não comentou.", "Perplexity", "Genspark"),
+    # German, a class of companies ("Firmen mit russischen Eigentümern")
+    ("OpenAI sperrt Firmen mit russischen Eigentümern aus", "Das Unternehmen aktualisierte seine Nutzungsbedingungen.",
+     "OpenAI", None),
+    # Spanish, a distillation accusation ("tiene pruebas de que")
+    ("Google asegura tener pruebas de que Zhipu AI usó sus respuestas para entrenar GLM", "Zhipu AI no respondió.",
+     "Google", "Zhipu AI"),
+    # Japanese puts the object before the verb
+    ("Anthropic、Replitへの「Claude」供給を縮小", "同社はコメントを控えた。", "Anthropic", "Replit"),
+])
+def test_foreign_headline_disputes(title: str, text: str, actor: str, target: str | None) -> None:
+    r = d(title, text)
+    assert r.is_dispute and (r.actor, r.target) == (actor, target), r
+
+
+@pytest.mark.parametrize("title,text", [
+    ("Mistral AI ferme ses bureaux de Londres", "L'entreprise regroupe ses équipes à Paris."),
+    ("OpenAI bloquea cuentas de estafadores que usaban ChatGPT", "Los usuarios maliciosos fueron identificados."),
+    ("Google limita el uso gratuito de Gemini para todos los usuarios", "El cambio entra en vigor el lunes."),
+    ("Meta verbietet Mitarbeitern die Nutzung von ChatGPT", "Die Regel gilt ab sofort."),
+])
+def test_foreign_non_disputes(title: str, text: str) -> None:
+    assert not d(title, text).is_dispute
 
 
 @pytest.mark.parametrize("title,text,actor,target", [

@@ -120,6 +120,8 @@ _ACTION_PATTERNS: dict[str, str] = {
               r"harvest\w*|extract\w*|scrap\w*)|distill(?:ed|ing)\s+(?:\w+\s+){0,3}?(?:models?|outputs?)|"
               # "DeepSeek used its models to train", "ByteDance used GPT to build", "violated its terms"
               r"us(?:ed|es)\s+(?:[\w'’.-]+\s+){1,4}?to\s+(?:train|build|develop|create|improve|benchmark)\b|"
+              # "Gemini outputs were used to train Zhipu AI's models" (passive: the owner acts)
+              r"used\s+to\s+(?:train|build|develop|create|improve|fine-tune)\b|"
               r"(?:violat|breach)(?:ed|es|ing)\s+(?:[\w'’]+\s+){0,2}?(?:terms|polic(?:y|ies)|usage\s+rules|licen[cs]e)\b|"
               r"(?:cop(?:y|ied|ies|ying)|clon(?:e|ed|es|ing)|extract(?:ed|s|ing)?)\s+(?:[\w'’-]+\s+){0,2}?"
               r"(?:models?|outputs?|capabilit(?:y|ies)|skills|knowledge|reasoning)\b",
@@ -1101,23 +1103,34 @@ _FOREIGN_ACTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("threaten", re.compile(r"\b(?:droht|drohte|menace\w*|amenaza\w*|minaccia\w*|ameaça\w*)", re.I)),
     ("suspend", re.compile(r"\b(?:suspendiert\w*|sperrt\w*|gesperrt|suspend\w*|sospend\w*)", re.I)),
     ("revoke", re.compile(r"\b(?:entzieht|entzogen|entziehen|kappt\w*|gekappt|coupe\w*|coupé\w*|révoqu\w*|retir\w+|cort[aóe]\w*|"
-                          r"revoc\w+|revog\w+|tagli\w+|interromp\w+)", re.I)),
-    ("block", re.compile(r"\b(?:blockiert\w*|bloqu\w+|blocc\w+|interdit\w*|prohíbe|proíbe|verbietet)", re.I)),
+                          r"revoc\w+|revog\w+|tagli\w+|interromp\w+|prive\w*|privé\w*|ferme\w*|schlie(?:ß|ss)t\w*|"
+                          r"exclu\w+|schlie(?:ß|ss)t\s+\S+\s+aus)", re.I)),
+    ("block", re.compile(r"\b(?:blockiert\w*|bloqu\w+|blocc\w+|interdit\w*|prohíbe|proíbe|verbietet|verbannt|bannit|"
+                         r"ban(?:e|iu|em)|veta\w*|vetó|proib\w+|prohib\w+)\b", re.I)),
     ("restrict", re.compile(r"\b(?:beschränkt\w*|drosselt\w*|gedrosselt|restreint\w*|limite\w*|restring\w+|limita\w*|limit[ae]\w*)", re.I)),
-    ("probe", re.compile(r"\b(?:untersucht\w*|ermittelt\w*|enquête\w*|investiga\w*|indaga\w*)", re.I)),
+    ("probe", re.compile(r"\b(?:untersucht\w*|ermittelt\w*|enquête\w*|investiga\w*|indaga\w*|accuse\w*|acusa\w*|"
+                         r"beschuldig\w*|wirft\w*|pruebas\s+de\s+que|preuves?\s+que|provas?\s+de\s+que|Beweise)", re.I)),
     # Chinese and Japanese: no spaces, so no word boundaries
     ("restore", re.compile(r"恢复|重新开放|解封|再開")),
     ("threaten", re.compile(r"威胁|警告")),
     ("suspend", re.compile(r"暂停|冻结|停用|一時停止")),
-    ("revoke", re.compile(r"切断|断供|撤销|吊销|终止|停止(?:向|为)?[^，。,]{0,20}?提供|停止服务|遮断|打ち切")),
-    ("block", re.compile(r"禁止|封禁|封号|封锁|屏蔽|拒绝[^，。,]{0,6}?(?:访问|使用)|无法使用|不再(?:向|为)?[^，。,]{0,12}?提供|利用を?禁止")),
+    ("revoke", re.compile(r"切断|断供|撤销|吊销|终止|停止(?:向|为)?[^，。,]{0,20}?提供|停止服务|遮断|打ち切|供給(?:を)?(?:大幅)?(?:縮小|停止|制限)|"
+                          r"提供(?:を)?(?:停止|終了)")),
+    ("block", re.compile(r"禁止|封禁|封号|封锁|屏蔽|拒绝[^，。,]{0,6}?(?:访问|使用)|无法使用|不再(?:向|为)?[^，。,]{0,12}?提供|利用を?禁止|締め出")),
     ("restrict", re.compile(r"限制|限流|制限")),
-    ("probe", re.compile(r"调查|指控|指责|涉嫌|蒸馏|調査")),
+    ("probe", re.compile(r"调查|指控|指责|涉嫌|蒸馏|調査|蒸留")),
 ]
+_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _CJK_OBJECT = re.compile(r"API|接口|服务|服務|访问|模型|账户|账号|帐户|帐号|アクセス|モデル|アカウント|サービス")
 _CJK_CLASS = re.compile(r"中资控股|中资企业|中国控股|中资|中国企业|中国公司|中国資本|中国系|中国の企業|不支持(?:的)?(?:地区|国家)|中国大陆|中国地区")
 _FOREIGN_OBJECT = re.compile(r"\b(?:API|Zugang|Zugriff|accès|acceso|accesso|acesso|Modell\w*|modèles?|modelos?|modelli|Konto|Konten|"
-                             r"comptes?|cuentas?|account|Recht|droit|derecho)\b", re.I)
+                             r"comptes?|cuentas?|contas?|account|Recht|droit|derecho|services?|servicios?|serviços?|Dienste\w*|"
+                             r"funcionários|empleados|Mitarbeiter\w*|employés|salariés|ingénieurs|ingenieros|engenheiros|"
+                             r"respuestas|réponses|respostas|Antworten|entrenar|entraîner|treinar|trainier\w*)\b", re.I)
+# a class of companies in German, French, Spanish, Portuguese, Italian ("Firmen mit chinesischen Eigentümern")
+_FOREIGN_CLASS = re.compile(r"\b(?:Firmen|Unternehmen|entreprises|sociétés|empresas|compañías|companhias|aziende|società)\s+"
+                            r"(?:[\w-]+\s+){0,3}?(?:contrôlée?s|controladas|controlate|kontrolliert\w*|chinesisch\w*|chinoises|"
+                            r"chinas|chinesas|cinesi|russisch\w*|russes|rusas|russas)", re.I)
 
 
 def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: float,
@@ -1125,21 +1138,30 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
     for position, chunk in ((0, title), (1, text[:700])):
         for action, rx in _FOREIGN_ACTIONS:
             m = rx.search(chunk)
-            if not m or not (_FOREIGN_OBJECT.search(chunk) or _CJK_OBJECT.search(chunk)):
+            if not m:
                 continue
             ms = [x for x in gazetteer.find(chunk) if x.vendor.is_ai]
+            klass = (_CJK_CLASS.search(chunk, max(0, m.start() - 12), m.end() + 30)
+                     or _FOREIGN_CLASS.search(chunk, m.end(), m.end() + 60))
+            if not (_FOREIGN_OBJECT.search(chunk) or _CJK_OBJECT.search(chunk) or klass
+                    or any(x.is_product for x in ms)):
+                continue
             # the parties stand right around the verb: no sentence in between
             before = [x for x in ms if x.end <= m.start() and not x.is_product and m.start() - x.end <= 40
                       and not re.search(r"[。！？.!?]", chunk[x.end:m.start()])]
-            after = [x for x in ms if x.start >= m.end() and x.start - m.end() <= 40
+            # (a product after the verb is what is cut, not who: "die Nutzung von ChatGPT")
+            after = [x for x in ms if x.start >= m.end() and x.start - m.end() <= 60 and not x.is_product
                      and not re.search(r"[。！？.!?]", chunk[m.end():x.start])
-                     and x.vendor.name != (before[-1].vendor.name if before else None)
-                     and not (x.is_product and x.vendor.name == (before[-1].vendor.name if before else None))]
+                     and x.vendor.name != (before[-1].vendor.name if before else None)]
             # "Anthropic停止向中资控股企业提供Claude服务": a class of companies is the target
-            klass = _CJK_CLASS.search(chunk, max(0, m.start() - 12), m.end() + 30)
-            if not before or not (after or klass):
+            actor_m = before[-1] if before else None
+            firms = [x for x in before if not x.is_product]
+            if _CJK.search(m.group(0)) and len(firms) >= 2 and firms[0].vendor.name != firms[-1].vendor.name:
+                # Japanese puts the object before the verb: "AnthropicがWindsurfへの供給を縮小"
+                actor_m, after = firms[0], [firms[-1]]
+            if actor_m is None or not (after or klass):
                 continue
-            actor, target = before[-1].vendor.name, (after[0].vendor.name if after else None)
+            actor, target = actor_m.vendor.name, (after[0].vendor.name if after else None)
             score = 0.7 if position == 0 else 0.55
             label = "positive" if score >= threshold else "negative"
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
