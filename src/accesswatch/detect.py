@@ -174,7 +174,7 @@ _NOUN_FORMS = re.compile(r"^(?:cut-?off|cutoff|ban|bans|suspension|revocation|bl
 _OBJECT = re.compile(
     r"\b(?:api|apis|access|models?|accounts?|keys?|tools?|subscriptions?|endpoints?|platform|services?|"
     r"inference|console|developer|coding\s+(?:tools?|assistants?|agents?)|outputs?|weights|licen[cs]e|"
-    r"customers?|capacity|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
+    r"customers?|capacity|supply|rate\s+limits?|quota|usage|tokens|chatbot|assistant)\b", re.IGNORECASE)
 _MISUSE = re.compile(r"\b(?:compet\w+|synthetic\s+data|improperly|inappropriately|illicitly|used\s+(?:[\w'’]+\s+){0,3}?(?:models?|outputs?|api)|distill\w*|outputs?|train(?:ed|ing)?\b|terms|polic(?:y|ies)|api|misus\w*|"
                      r"exfiltrat\w*|harvest\w*|scrap\w*|resell\w*|resale|benchmark\w*|violat\w*|breach\w*|"
                      r"reverse[- ]engineer\w*|competing|abuse\w*|suspicious|anomalous|unusual\s+(?:traffic|volume|activity)|"
@@ -285,6 +285,7 @@ _LETTER_TO = re.compile(r"^\s+(?:has\s+|had\s+|have\s+)?(?:sent|sends|send|wrote
 _PARTICIPLES = frozenset({"cut", "barred", "blocked", "banned", "locked", "shut", "suspended", "frozen", "kicked",
                           "booted", "removed", "dropped", "excluded", "walled", "restricted", "throttled"})
 _FROM_AFTER = re.compile(r"\s+(?:from|out\s+of|of)\s", re.I)
+_TRAILING = re.compile(r",|\b(?:who|which|that|when|after|before|since)\b")
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
 _COUNTRY = re.compile(r"\b(?:China|Chinese|Russia\w*|Iran\w*|North\s+Korea\w*|adversar\w+|sanction\w*)\b", re.I)
@@ -789,11 +790,12 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             elif not _REPORTED.search(sentence[max(0, vs - 60):vs]):
                 strength *= 0.25
                 hedged = True
-        if has(_BACKGROUND):
+        # told as history, unless the time belongs to a trailing clause after the verb ("ended
+        # access for Quarry Labs, the startup Databricks agreed to acquire last month")
+        background = has(_BACKGROUND) and any(
+            b.start() < ve or not _TRAILING.search(sentence, ve, b.start()) for b in _BACKGROUND.finditer(sentence))
+        if background:
             strength *= 0.45
-            background = True
-        else:
-            background = False
         if sentence.rstrip("\"'”’ ").endswith("?") and action != "probe":
             strength *= 0.5  # a question asks; it does not report
             hedged = True
