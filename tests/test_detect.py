@@ -259,3 +259,24 @@ def test_train_detector_command_writes_a_model_the_detector_can_use(tmp_path) ->
     res = CliRunner().invoke(app, ["train-detector", str(blind), "--split", "all", "--config", str(CONFIG_DIR),
                                    "-o", str(out), "--no-cv"])
     assert res.exit_code != 0 and "no labelled records" in res.output
+
+
+LAUNCH = ("Apple on Tuesday unveiled a new iPad Pro with a faster chip and a brighter screen, the first update to "
+          "its high-end tablet in eighteen months.\n\nThe device goes on sale next week in 30 countries, starting "
+          "at $999, the company said at an event in Cupertino. Analysts expect modest sales growth this quarter.")
+
+
+@pytest.mark.parametrize("tail", [
+    "Read more: Anthropic cuts off OpenAI's access to Claude models",
+    "Related: Google suspends ByteDance's Gemini API access over distillation claims",
+    "More from our site\nOpenAI revokes DeepSeek API keys\nMeta unveils new glasses\nMeta bars xAI from Llama",
+    "Anthropic cuts off OpenAI's access to Claude models",
+])
+def test_links_to_other_stories_at_the_end_of_a_page_are_not_the_story(tail: str) -> None:
+    """Extracted pages keep teasers for other stories: a bare headline after the article's
+    last sentence, or a "Read more:" line, is not what the page reports."""
+    assert not d("Apple unveils new iPad Pro", LAUNCH + "\n\n" + tail).is_dispute
+    # the same article reporting a cutoff in its own sentences is still a dispute
+    body = LAUNCH + "\n\nSeparately, Anthropic cut off OpenAI's access to its Claude models on Friday, saying it had broken the terms."
+    r = d("Anthropic cuts off OpenAI's access to Claude", body + "\n\n" + tail)
+    assert r.is_dispute and (r.actor, r.target) == ("Anthropic", "OpenAI")

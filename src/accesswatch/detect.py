@@ -650,7 +650,7 @@ def _triggers(sentence: str, offsets: list[int] | None = None) -> Iterator[re.Ma
 
 
 def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Context,
-             offsets: list[int] | None = None) -> list[_Evidence]:
+             offsets: list[int] | None = None, teaser: bool = False) -> list[_Evidence]:
     out: list[_Evidence] = []
     parties: list[_Party] | None = None
     memo: dict[re.Pattern[str], bool] = {}
@@ -792,8 +792,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 hedged = True
         # told as history, unless the time belongs to a trailing clause after the verb ("ended
         # access for Quarry Labs, the startup Databricks agreed to acquire last month")
-        background = has(_BACKGROUND) and any(
-            b.start() < ve or not _TRAILING.search(sentence, ve, b.start()) for b in _BACKGROUND.finditer(sentence))
+        background = teaser or (has(_BACKGROUND) and any(
+            b.start() < ve or not _TRAILING.search(sentence, ve, b.start()) for b in _BACKGROUND.finditer(sentence)))
         if background:
             strength *= 0.45
         if sentence.rstrip("\"'”’ ").endswith("?") and action != "probe":
@@ -864,16 +864,43 @@ def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: li
         if not cur[0] <= h < cur[1]:
             cur = _sentence_at(text, h)
         spans.setdefault(cur, []).append(h)
+    tail = -1  # where the links to other stories at the end of a page begin (computed once needed)
     for (s, e), offs in spans.items():
         ms = [m for m in mentions if m.start >= s and m.end <= e]
         if not ms and not any(w in lower[s:e] for w in _CLASS_WORDS):
             continue  # no vendor and no class of companies: nobody to be in a dispute
         raw = text[s:e]
+        line_start = text.rfind("\n", 0, s) + 1
+        if _TEASER_PREFIX.match(text, line_start):
+            continue  # "Read more: ...", "Related: ...": another story's headline
+        if tail < 0:
+            tail = _tail_links(text)
         lead = len(raw) - len(raw.lstrip())
         base = s + lead
         ms = [Mention(m.start - base, m.end - base, m.surface, m.vendor, m.is_product) for m in ms]
         # position: 1-2 for the lead (first ~600 characters), then 3+
-        yield from _analyse(raw.strip(), ms, 1 + s // 300, ctx, [o - base for o in offs])
+        # a bare headline after the article's last sentence: a teaser for another story
+        yield from _analyse(raw.strip(), ms, 1 + s // 300, ctx, [o - base for o in offs], teaser=s >= tail)
+
+
+_TEASER_PREFIX = re.compile(r"[\s*•·>-]*(?:read\s+more|related(?:\s+(?:stories|articles|coverage|reading|news))?|see\s+also|"
+                            r"also\s+read|read\s+also|more\s+from\b[^:\n]{0,40}|more\s+on\s+this(?:\s+story)?|recommended"
+                            r"(?:\s+for\s+you)?|further\s+reading|you\s+may\s+also\s+like|trending|most\s+(?:read|popular)|"
+                            r"popular|up\s+next|next\s+up|don'?t\s+miss)\s*[:|—–>-]", re.I)
+_SENTENCE_END = (".", "!", "?", "\"", "”", "’", "'", ")", ":", "…")
+
+
+def _tail_links(text: str) -> int:
+    """Offset after the article's last line that ends like a sentence: the bare lines after
+    it ("OpenAI revokes DeepSeek API keys", no full stop) are links to other stories."""
+    end = len(text.rstrip())
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end].strip()
+        if line.endswith(_SENTENCE_END) and len(line) > 60:
+            return end
+        end = start - 1
+    return len(text) + 1  # no sentence at all: nothing reads as a link
 
 
 def _weight(ev: _Evidence) -> float:
