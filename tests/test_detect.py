@@ -280,3 +280,13 @@ def test_links_to_other_stories_at_the_end_of_a_page_are_not_the_story(tail: str
     body = LAUNCH + "\n\nSeparately, Anthropic cut off OpenAI's access to its Claude models on Friday, saying it had broken the terms."
     r = d("Anthropic cuts off OpenAI's access to Claude", body + "\n\n" + tail)
     assert r.is_dispute and (r.actor, r.target) == ("Anthropic", "OpenAI")
+
+
+def test_a_denied_report_of_a_cutoff_is_not_a_cutoff_but_a_denied_accusation_is_a_response() -> None:
+    text = ("\"Reports that we have suspended services to Tencent are untrue,\" Alibaba Cloud said in a statement on "
+            "Monday. The company said Qwen models remain available to every customer.")
+    assert not d("Alibaba Cloud says Qwen stays available to all customers", text).is_dispute
+    text = ("StepFun denied on Monday that it had used Gemini outputs to train its models, saying Google's accusation "
+            "was unfounded. Google said last week it had found StepFun accounts harvesting outputs from its API.")
+    r = d("StepFun rejects Google's distillation accusation", text)
+    assert r.is_dispute and (r.actor, r.target) == ("Google", "StepFun")

@@ -47,7 +47,7 @@ from .models import Detection
 from .roles import Clue, Inputs, candidates, choose, provider_weight
 from .vendors import Gazetteer, Mention
 
-RULES_VERSION = "rules-7"
+RULES_VERSION = "rules-8"
 _MODEL = load_model()
 # The stored version names the rules and the calibration model's weights: a retrained
 # model is a new detector version (``accesswatch redetect``).
@@ -285,6 +285,9 @@ _LETTER_TO = re.compile(r"^\s+(?:has\s+|had\s+|have\s+)?(?:sent|sends|send|wrote
 _PARTICIPLES = frozenset({"cut", "barred", "blocked", "banned", "locked", "shut", "suspended", "frozen", "kicked",
                           "booted", "removed", "dropped", "excluded", "walled", "restricted", "throttled"})
 _FROM_AFTER = re.compile(r"\s+(?:from|out\s+of|of)\s", re.I)
+_UNTRUE = re.compile(r"\b(?:is|are|was|were)\s+(?:simply\s+|completely\s+|categorically\s+|flatly\s+)?(?:untrue|false|"
+                     r"inaccurate|baseless|unfounded|wrong|incorrect|not\s+true|not\s+accurate|fabricated)\b", re.I)
+_REPORTS_THAT = re.compile(r"\b(?:reports?|claims?|rumou?rs?|suggestions?|allegations?|speculation|posts)\s+(?:\w+\s+){0,3}?that\b", re.I)
 _TRAILING = re.compile(r",|\b(?:who|which|that|when|after|before|since)\b")
 _BY = re.compile(r"\bby\s+(?:\w+\s+){0,2}$", re.I)
 
@@ -680,6 +683,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue
         if (d := _DENIAL.search(sentence, 0, vs)) is not None and vs - d.end() < 120:
             continue  # "denied a report that it was preparing to cut off ...", "rejected claims that ..."
+        if action in _STRONG and _UNTRUE.search(sentence, ve, ve + 120) and _REPORTS_THAT.search(sentence, 0, vs):
+            # "Reports that we have suspended services to Tencent are untrue" (a denied
+            # accusation of misuse is the target's response: that stays)
+            continue
         if action in ("restore", "revoke", "suspend", "restrict") and has(_OUTAGE):
             continue
         window = sentence[max(0, vs - 120):ve + 160]
@@ -975,7 +982,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
     mentions = gazetteer.find(text)
     vendors = tuple(sorted({m.vendor.name for m in title_mentions + mentions}))
     if not is_english(title + " " + text[:2000]):
-        return _detect_foreign(title, text, gazetteer, threshold, vendors)
+        return _detect_foreign(title, text, gazetteer, threshold, vendors, version_of(model))
     ctx = _article_context(title, text, title_mentions, mentions)
     words = model is not None and bool(model.ngrams)
 
@@ -997,7 +1004,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             assert model is not None
             return _words_only(title, text, title_mentions, mentions, ctx, vendors, model, threshold, text_logit,
                                evidence)
-        return _negative(vendors)
+        return _negative(vendors, version_of(model))
     # A pair whose actor the headline does not name, in an article whose headline names AI
     # vendors, is most likely background ("Anthropic already bars ..." in a piece on OpenAI
     # and DeepSeek): it competes at 0.75 of its strength.
@@ -1163,7 +1170,7 @@ _FOREIGN_CLASS = re.compile(r"\b(?:Firmen|Unternehmen|entreprises|sociétés|emp
 
 
 def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: float,
-                    vendors: tuple[str, ...]) -> Detection:
+                    vendors: tuple[str, ...], version: str) -> Detection:
     for position, chunk in ((0, title), (1, text[:700])):
         for action, rx in _FOREIGN_ACTIONS:
             m = rx.search(chunk)
@@ -1194,8 +1201,8 @@ def _detect_foreign(title: str, text: str, gazetteer: Gazetteer, threshold: floa
             score = 0.7 if position == 0 else 0.55
             label = "positive" if score >= threshold else "negative"
             return Detection(label == "positive", label, score, action=action, actor=actor, target=target,
-                             evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=DETECTOR_VERSION)
-    return _negative(vendors)
+                             evidence=(chunk.strip()[:400],), vendors=vendors, detector_version=version)
+    return _negative(vendors, version)
 
 
 _THIRD_PARTY = re.compile(r"\bthird[- ]party\b", re.I)
@@ -1256,7 +1263,7 @@ def _words_only(title: str, text: str, title_mentions: list[Mention], mentions: 
     # two AI vendors, or one and a sentence where the rules saw an access action: fewer
     # cannot be a dispute we could report, and the words cost 0.2 ms to read
     if len({m.vendor.name for m in title_mentions + mentions if m.vendor.is_ai}) < (1 if rule_evidence else 2):
-        return _negative(vendors)
+        return _negative(vendors, version_of(model))
     p = sigmoid(text_logit())
     solo = model.solo_threshold
     # the word model's probability on the detector's scale: ``solo`` maps to the threshold
@@ -1343,8 +1350,8 @@ def _heaviest_sentences(title: str, text: str, title_mentions: list[Mention], me
     return tuple(s for _, _, s in scored[:n])
 
 
-def _negative(vendors: tuple[str, ...]) -> Detection:
-    return Detection(False, "negative", 0.0, vendors=vendors, detector_version=DETECTOR_VERSION)
+def _negative(vendors: tuple[str, ...], version: str) -> Detection:
+    return Detection(False, "negative", 0.0, vendors=vendors, detector_version=version)
 
 
 def _article_action(title: str, evs: list[_Evidence], best: _Evidence) -> str:
