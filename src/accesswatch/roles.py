@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-MAX_PARTIES = 5  # the article's most salient parties (plus the rules' own) are candidates
+MAX_PARTIES = 5  # the article's most salient parties are candidates ...
+MAX_EXTRA = 2  # ... plus the rules' pair and the parties their evidence weighs most, up to this many more
 CONTEXT_CHARS = 4000  # party contexts are read in the headline and the body's first 4,000 characters
 C_ROLES = 1.0  # inverse L2 strength of the role model (train-detector --c-roles)
 
@@ -108,18 +109,17 @@ def _name_spans(name: str, src: str, limit: int) -> list[tuple[int, int]]:
     return out
 
 
-def _contexts(tokens: list[str], me: str, other: str, prefix: str) -> set[str]:
-    """The words around each mention of ``me`` ("@" + name), the other party marked <o>,
-    other vendors <v>: "R1:cut", "R2:cut off", "L1:by", "RO:cut off" (the words between me
-    and the other party when it follows within six tokens), "LO:..." when it precedes."""
+def _contexts(tokens: list[str], at: list[int], other: str, prefix: str) -> set[str]:
+    """The words around each mention of a party (its token positions ``at``), the other
+    party marked <o>, other vendors <v>: "R1:cut", "R2:cut off", "L1:by", "RO:cut off" (the
+    words between it and the other party when that follows within six tokens), "LO:..."
+    when it precedes."""
 
     def show(t: str) -> str:
-        return "<o>" if t == other else "<v>" if t.startswith("@") else t
+        return "<o>" if t == other else "<v>" if t[0] == "@" else t
 
     feats: set[str] = set()
-    for i, t in enumerate(tokens):
-        if t != me:
-            continue
+    for i in at:
         right = [show(x) for x in tokens[i + 1:i + 4]]
         left = [show(x) for x in tokens[max(0, i - 3):i]]
         if right:
@@ -143,14 +143,32 @@ def _contexts(tokens: list[str], me: str, other: str, prefix: str) -> set[str]:
     return feats
 
 
+def _positions(tokens: list[str]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for i, t in enumerate(tokens):
+        if t[0] == "@":
+            out.setdefault(t, []).append(i)
+    return out
+
+
 def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     """Every ordered pair (actor, target) of the article's leading parties, with its
     features. The actor is an AI vendor of the gazetteer; the target any other party."""
     ranked = sorted(inp.salience.items(), key=lambda kv: (-kv[1], kv[0]))
     parties = [k for k, _ in ranked[:MAX_PARTIES]]
-    for extra in (inp.actor, inp.target, *(c.actor for c in inp.clues), *(c.target for c in inp.clues)):
-        if extra and extra not in parties:
+    # the rules' pair, then the parties their evidence weighs most (at most MAX_EXTRA more:
+    # a dense article names dozens, and candidates grow with the square)
+    weight: dict[str, float] = {}
+    for c in inp.clues:
+        for name in (c.actor, c.target):
+            if name:
+                weight[name] = weight.get(name, 0.0) + c.weight
+    extras = [inp.actor, inp.target] + sorted(weight, key=lambda k: (-weight[k], k))
+    added = 0
+    for extra in extras:
+        if extra and extra not in parties and added < MAX_EXTRA:
             parties.append(extra)
+            added += 1
     rank = {k: i for i, (k, _) in enumerate(ranked)}
     title_names = [m.vendor.name for m in sorted(inp.title_mentions, key=lambda m: m.start)]
     limit = min(len(inp.text), CONTEXT_CHARS)
@@ -162,12 +180,18 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
             spans_b += [_Named(s, e, name) for s, e in _name_spans(name, inp.text, limit)]
     tok_t = _tokens(inp.title, spans_t, len(inp.title))
     tok_b = _tokens(inp.text, spans_b, limit)
+    pos_t, pos_b = _positions(tok_t), _positions(tok_b)
     prov = {p: provider_weight(p, inp.title_mentions, inp.mentions, inp.title, inp.text) for p in parties}
     # order of first appearance (headline first): a list of targets is labelled by its first
     order = list(dict.fromkeys(t[1:] for t in tok_t + tok_b if t.startswith("@")))
 
-    def role_weight(name: str, role: str) -> float:
-        return sum(c.weight for c in inp.clues if getattr(c, role) == name)
+    acts: dict[str, float] = {}
+    acted_on: dict[str, float] = {}
+    for c in inp.clues:
+        if c.actor:
+            acts[c.actor] = acts.get(c.actor, 0.0) + c.weight
+        if c.target:
+            acted_on[c.target] = acted_on.get(c.target, 0.0) + c.weight
 
     out = []
     for a in parties:
@@ -184,10 +208,10 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
                 "rule_actor_as_target": float(t == inp.actor),
                 "pair_ev": _pair_evidence(inp.clues, a, t),
                 "pair_ev_rev": _pair_evidence(inp.clues, t, a),
-                "a_acts": math.log1p(role_weight(a, "actor")),
-                "t_acted_on": math.log1p(role_weight(t, "target")),
-                "a_acted_on": math.log1p(role_weight(a, "target")),
-                "t_acts": math.log1p(role_weight(t, "actor")),
+                "a_acts": math.log1p(acts.get(a, 0.0)),
+                "t_acted_on": math.log1p(acted_on.get(t, 0.0)),
+                "a_acted_on": math.log1p(acted_on.get(a, 0.0)),
+                "t_acts": math.log1p(acts.get(t, 0.0)),
                 "a_salience": math.log1p(inp.salience.get(a, 0.0)),
                 "t_salience": math.log1p(inp.salience.get(t, 0.0)),
                 "a_top": float(rank.get(a) == 0),
@@ -215,10 +239,10 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
             if inp.solo:
                 f["solo|rule_pick"] = f["rule_pick"]
                 f["solo|rule_rev"] = f["rule_rev"]
-            for src, pre in ((tok_t, "h"), (tok_b, "")):
-                for k in _contexts(src, "@" + a, "@" + t, "A|" + pre):
+            for src, pos, pre in ((tok_t, pos_t, "h"), (tok_b, pos_b, "")):
+                for k in _contexts(src, pos.get("@" + a, []), "@" + t, "A|" + pre):
                     f[k] = 1.0
-                for k in _contexts(src, "@" + t, "@" + a, "T|" + pre):
+                for k in _contexts(src, pos.get("@" + t, []), "@" + a, "T|" + pre):
                     f[k] = 1.0
             out.append(((a, t), f))
     return out
