@@ -44,7 +44,7 @@ import ahocorasick
 FEATURE_VERSION = "f2"
 MODEL_FILE = "detector_model.json"
 C_TEXT = 1.0  # the word model's inverse L2 strength (train-detector --c-text)
-SOLO_THRESHOLD = 0.75  # word-model probability that makes a positive the rules did not find (--solo)
+SOLO_THRESHOLD = 0.55  # word-model probability that makes a positive the rules did not find (--solo)
 
 # Cue families: stems matched at word starts over the lower-cased article.
 _CUES: dict[str, tuple[str, ...]] = {
