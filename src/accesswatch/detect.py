@@ -495,12 +495,10 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
         passive = not sentence[before[-1].end:vs].strip(" ,'’s")
     if passive or _TARGET_SUBJECT.match(word):
         # the target is the clause's subject: "Sourcegraph's API account with OpenAI has been suspended"
-        # skip prepositional objects ("account with OpenAI has been suspended")
         # skip prepositional objects ("account with OpenAI has been suspended"); products
         # are what is cut ("access to ChatGPT and Claude has been blocked"), not who
         target = next((p for p in reversed(before) if not p.is_product
                        and not _PREP_BEFORE.search(sentence[max(0, p.start - 12):p.start])), None)
-        tail = sentence[ve:]
         actor = None
         for p in after:
             if p.known and p.is_ai and p.name != (target.name if target else None):
@@ -513,7 +511,6 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             # "xAI's access to Claude was cut off", "B's account with A was suspended"
             actor = next((p for p in before if p.known and p.is_ai and p.name != target.name
                           and (p.is_product or p.start > target.start)), None)
-        del tail
         return actor, target
     ai_before = [p for p in before if p.known and p.is_ai]
     if len(ai_before) >= 2 and _TOLD.search(sentence[ai_before[-2].end:ai_before[-1].start]) and _THAT_IT.match(
@@ -653,7 +650,7 @@ def _triggers(sentence: str, offsets: list[int] | None = None) -> Iterator[re.Ma
 
 
 def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Context,
-             offsets: list[int] | None = None, teaser: bool = False) -> list[_Evidence]:
+             offsets: list[int] | None = None) -> list[_Evidence]:
     out: list[_Evidence] = []
     parties: list[_Party] | None = None
     memo: dict[re.Pattern[str], bool] = {}
@@ -799,8 +796,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
                 hedged = True
         # told as history, unless the time belongs to a trailing clause after the verb ("ended
         # access for Quarry Labs, the startup Databricks agreed to acquire last month")
-        background = teaser or (has(_BACKGROUND) and any(
-            b.start() < ve or not _TRAILING.search(sentence, ve, b.start()) for b in _BACKGROUND.finditer(sentence)))
+        background = has(_BACKGROUND) and any(
+            b.start() < ve or not _TRAILING.search(sentence, ve, b.start()) for b in _BACKGROUND.finditer(sentence))
         if background:
             strength *= 0.45
         if sentence.rstrip("\"'”’ ").endswith("?") and action != "probe":
@@ -871,7 +868,6 @@ def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: li
         if not cur[0] <= h < cur[1]:
             cur = _sentence_at(text, h)
         spans.setdefault(cur, []).append(h)
-    tail = -1  # where the links to other stories at the end of a page begin (computed once needed)
     for (s, e), offs in spans.items():
         ms = [m for m in mentions if m.start >= s and m.end <= e]
         if not ms and not any(w in lower[s:e] for w in _CLASS_WORDS):
@@ -880,34 +876,36 @@ def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: li
         line_start = text.rfind("\n", 0, s) + 1
         if _TEASER_PREFIX.match(text, line_start):
             continue  # "Read more: ...", "Related: ...": another story's headline
-        if tail < 0:
-            tail = _tail_links(text)
+
         lead = len(raw) - len(raw.lstrip())
         base = s + lead
         ms = [Mention(m.start - base, m.end - base, m.surface, m.vendor, m.is_product) for m in ms]
         # position: 1-2 for the lead (first ~600 characters), then 3+
-        # a bare headline after the article's last sentence: a teaser for another story
-        yield from _analyse(raw.strip(), ms, 1 + s // 300, ctx, [o - base for o in offs], teaser=s >= tail)
+        yield from _analyse(raw.strip(), ms, 1 + s // 300, ctx, [o - base for o in offs])
 
 
 _TEASER_PREFIX = re.compile(r"[\s*•·>-]*(?:read\s+more|related(?:\s+(?:stories|articles|coverage|reading|news))?|see\s+also|"
                             r"also\s+read|read\s+also|more\s+from\b[^:\n]{0,40}|more\s+on\s+this(?:\s+story)?|recommended"
                             r"(?:\s+for\s+you)?|further\s+reading|you\s+may\s+also\s+like|trending|most\s+(?:read|popular)|"
                             r"popular|up\s+next|next\s+up|don'?t\s+miss)\s*[:|—–>-]", re.I)
-_SENTENCE_END = (".", "!", "?", "\"", "”", "’", "'", ")", ":", "…")
+_SENTENCE_END = (".", "!", "?", "\"", "”", "’", "'", ")", ":", "…", "。", "！", "？", "」", "）", "*", "।")
 
 
-def _tail_links(text: str) -> int:
-    """Offset after the article's last line that ends like a sentence: the bare lines after
-    it ("OpenAI revokes DeepSeek API keys", no full stop) are links to other stories."""
+def _without_links(text: str) -> str:
+    """The article without the links to other stories that extraction keeps after it: bare
+    lines (no full stop, short) after the article's last sentence that read like a dispute's
+    headline ("OpenAI revokes DeepSeek API keys"). Sign-offs ("— The Windsurf team") stay."""
     end = len(text.rstrip())
     while end > 0:
         start = text.rfind("\n", 0, end) + 1
         line = text[start:end].strip()
-        if line.endswith(_SENTENCE_END) and len(line) > 60:
-            return end
+        if line.endswith(_SENTENCE_END) or len(line) > 200:  # a sentence, or a paragraph (a caption ends it)
+            break
         end = start - 1
-    return len(text) + 1  # no sentence at all: nothing reads as a link
+    if end <= 0 or end >= len(text.rstrip()):
+        return text  # no sentence at all, or nothing after the last one
+    tail = [line for line in text[end:].split("\n") if not (_TRIGGER.search(line) or _TEASER_PREFIX.match(line))]
+    return text[:end] + "\n".join(tail)
 
 
 def _weight(ev: _Evidence) -> float:
@@ -957,7 +955,7 @@ def _headline_and_body(title: str | None, text: str | None) -> tuple[str, str]:
     if title is None:
         first, _, rest = text.strip().partition("\n")
         title, text = first, rest
-    return title.strip(), text[:60000]
+    return title.strip(), _without_links(text[:60000])
 
 
 def article_tokens(title: str | None, text: str | None, gazetteer: Gazetteer) -> set[str]:
