@@ -402,6 +402,23 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
     return parties
 
 
+_OBJECT_VERBS = frozenset({"revoke", "suspend", "block", "restrict", "threaten", "restore"})
+
+
+def _object_name(sentence: str, at: int) -> _Party | None:
+    """An unknown capitalised name right at ``at`` (after spaces): "Lumenfold", "Lumen Harbor"."""
+    while at < len(sentence) and sentence[at] == " ":
+        at += 1
+    m = _PROPER.match(sentence, at)
+    if m is None:
+        return None
+    name = m.group(0).rstrip(".").removesuffix("'s").removesuffix("’s")
+    first = name.split()[0]
+    if first in _NOT_ORG or name in _NOT_ORG or len(name) < 3 or _NATIONALITY.match(first):
+        return None
+    return _Party(m.start(), m.start() + len(name), name, False, False, False)
+
+
 def _coordinated_group(sentence: str, before: list[_Party]) -> list[_Party]:
     """The run of parties joined by ',' / 'and' that ends right before the verb."""
     if not before:
@@ -553,6 +570,12 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             continue  # the object ("access to Claude"), not the party
         target = p
         break
+    if target is None and actor is not None and actor.is_ai and verb.lastgroup in _OBJECT_VERBS:
+        # "Groq caps Lumenfold", "Anthropic reinstates Lumen Harbor": a name right after the
+        # verb is its object, an organisation the gazetteer does not know
+        obj = _object_name(sentence, verb.end())
+        if obj is not None and not any(p.start < obj.end and obj.start < p.end for p in parties):
+            return actor, obj  # (a name the gazetteer knows is a product or a vendor: not this)
     if target is None and actor is not None:
         # "X said Anthropic had cut off its access": the earlier subject owns "its"
         if re.search(r"\b(?:its|their)\b", sentence[ve:ve + 40], re.I):
@@ -764,7 +787,10 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue  # people, users, criminals: not a dispute between vendors
         if target_p is not None and target_p.known and not target_p.is_ai and not filled:
             continue  # an AI vendor acting on a platform is not our story
-        if not has_object and not (action in _STRONG and target_known) and action not in ("probe", "complain"):
+        named_object = (target_p is not None and not target_p.known and not target_p.is_class
+                        and not sentence[ve:target_p.start].strip())  # "Groq caps Lumenfold"
+        if not has_object and not (action in _STRONG and (target_known or named_object)) and action not in (
+                "probe", "complain"):
             continue
         if target is not None:
             strength = 0.75 if (target_known and not filled) else 0.55
