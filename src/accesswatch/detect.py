@@ -921,16 +921,17 @@ def _without_links(text: str) -> str:
     """The article without the links to other stories that extraction keeps after it: bare
     lines (no full stop, short) after the article's last sentence that read like a dispute's
     headline ("OpenAI revokes DeepSeek API keys"). Sign-offs ("— The Windsurf team") stay."""
-    end = len(text.rstrip())
+    last = end = len(text.rstrip())
     while end > 0:
         start = text.rfind("\n", 0, end) + 1
         line = text[start:end].strip()
         if line.endswith(_SENTENCE_END) or len(line) > 200:  # a sentence, or a paragraph (a caption ends it)
             break
         end = start - 1
-    if end <= 0 or end >= len(text.rstrip()):
-        return text  # no sentence at all, or nothing after the last one
-    tail = [line for line in text[end:].split("\n") if not (_TRIGGER.search(line) or _TEASER_PREFIX.match(line))]
+    if end <= 0 or end >= last:
+        return text  # no sentence at all, or nothing after the last one (most articles: no copy made)
+    tail = [line for line in text[end:].split("\n")
+            if not (_TEASER_PREFIX.match(line) or any(_TRIGGER.match(line, o) for o in _stem_offsets(line.lower())))]
     return text[:end] + "\n".join(tail)
 
 
