@@ -296,3 +296,13 @@ def test_a_denied_report_of_a_cutoff_is_not_a_cutoff_but_a_denied_accusation_is_
             "was unfounded. Google said last week it had found StepFun accounts harvesting outputs from its API.")
     r = d("StepFun rejects Google's distillation accusation", text)
     assert r.is_dispute and (r.actor, r.target) == ("Google", "StepFun")
+
+
+def test_models_back_on_a_platform_is_a_restore_unless_the_lead_is_about_an_outage() -> None:
+    r = d("Cohere's Command models are back on Fireworks AI",
+          "The Canadian model maker had terminated the inference platform's licence in February over where it served "
+          "the models. The two companies have now signed a new agreement.")
+    assert r.is_dispute and (r.actor, r.target, r.action) == ("Cohere", "Fireworks AI", "restore")
+    assert not d("Status update: Gemini models available again in Lovable",
+                 "Gemini models are available again in Lovable after an outage at Google Cloud that lasted three "
+                 "hours. No data was lost.").is_dispute

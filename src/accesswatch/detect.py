@@ -402,6 +402,9 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
     return parties
 
 
+_CUT_WORDS = re.compile(r"\b(?:cut|revok|suspen|block|ban|barr|terminat|pull|yank|shut\s+off|lost\s+access|restrict|"
+                        r"reinstat|distill|dispute|terms)", re.I)
+_BACK_ON = re.compile(r"back\s+on\b|(?:available|usable|working|accessible)\s+again\b")
 _OBJECT_VERBS = frozenset({"revoke", "suspend", "block", "restrict", "threaten", "restore"})
 
 
@@ -470,6 +473,14 @@ def _roles(sentence: str, verb: re.Match[str], parties: list[_Party]) -> tuple[_
             # "OpenAI's ultimatum to Cognition", "Google's ban on xAI": the object follows
             obj = next((p for p in after if not p.is_product and _NOUN_OBJECT.match(sentence[ve:p.start])), None)
             return _Party(before[-1].start, before[-1].end, before[-1].name, True, True, False), obj
+    if verb.lastgroup == "restore" and _BACK_ON.match(word):
+        # "Cohere's Command models are back on Fireworks AI", "Claude is available again in
+        # Cursor": the models' owner restores, the place they are back on is the target
+        place = next((p for p in after if not p.is_product and not _NEXT_CLAUSE.search(sentence[ve:p.start])), None)
+        owner = next((p for p in reversed(before) if p.known and p.is_ai
+                      and (place is None or p.name != place.name)), None)
+        if owner is not None and place is not None:
+            return owner, place
     if verb.lastgroup == "ended":
         # "an email from Vercel telling us that our access to the v0 API would end"
         owner = next((p for p in parties if p.known and p.is_ai and (p.is_product or p.start < vs)), None)
@@ -645,6 +656,12 @@ class _Context:
         return _salience(*self.sources)
 
     @cached_property
+    def outage_lead(self) -> bool:
+        """The lead tells of an outage and of no access cut: a restore is the service's."""
+        lead = self.sources[2]
+        return bool(_OUTAGE.search(lead)) and not _CUT_WORDS.search(lead)
+
+    @cached_property
     def known(self) -> frozenset[str]:
         return frozenset(m.vendor.name for m in self.sources[0] + self.sources[1] if m.vendor.is_ai)
 
@@ -709,6 +726,8 @@ def _analyse(sentence: str, mentions: list[Mention], position: int, ctx: _Contex
             continue
         if action in ("restore", "revoke", "suspend", "restrict") and has(_OUTAGE):
             continue
+        if action == "restore" and ctx.outage_lead:
+            continue  # "Gemini models available again in Lovable" over a lead about an outage
         window = sentence[max(0, vs - 120):ve + 160]
         has_object = any(m.is_product for m in mentions) or bool(_OBJECT.search(window))
         if action == "sue" or (actor_p is not None and not actor_p.is_ai and actor_p.known):
