@@ -306,3 +306,17 @@ def test_models_back_on_a_platform_is_a_restore_unless_the_lead_is_about_an_outa
     assert not d("Status update: Gemini models available again in Lovable",
                  "Gemini models are available again in Lovable after an outage at Google Cloud that lasted three "
                  "hours. No data was lost.").is_dispute
+
+
+def test_a_roundup_item_told_with_its_date_is_news_when_the_words_say_so() -> None:
+    """The rules read "in March, weeks after ..." as background; the word model reads a
+    roundup item about a cutoff, and the background cap gives way."""
+    title = "Agents Weekly: a browser agent grows up, a new benchmark, and agent insurance"
+    text = ("Welcome back. Three things this week.\n\nThe browser agent. OpenAI's Operator can now fill in forms across "
+            "tabs, and early testers say it is finally fast enough to use.\n\nManus loses its model supply. Anthropic "
+            "cut off Manus's use of Claude in March, weeks after Meta's acquisition of the agent startup became public, "
+            "according to people familiar with the matter. Manus has moved most of its workloads to other models.\n\n"
+            "Agent insurance. Two insurers now sell cover for mistakes made by AI agents, priced per seat.")
+    assert not detect(title, text, GAZ, model=None).is_dispute
+    r = detect(title, text, GAZ)
+    assert r.is_dispute and (r.actor, r.target) == ("Anthropic", "Manus AI")

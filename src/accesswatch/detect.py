@@ -1121,14 +1121,19 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
             capture.append(feats)
         if model is not None and not is_border:
             score = round(model.prob(feats), 3)
-    if all(e.hedged or (e.background and e.position > 0 and actor not in named and target not in named) for e in evs):
+    words_sure = model is not None and words_p is not None and words_p >= model.solo_threshold
+    if all(e.hedged for e in evs) or (
+            all(e.hedged or (e.background and e.position > 0 and actor not in named and target not in named) for e in evs)
+            and not words_sure):
         # "could OpenAI ever cut off Microsoft?"; an old cutoff retold in a piece about
-        # something else: nothing here reports that it happened now
+        # something else: nothing here reports that it happened now. Unless the words say
+        # the piece is about it: a roundup's item told with its date ("cut off Manus's use of
+        # Claude weeks after the acquisition") is the news, not background
         score = round(min(score, threshold - 0.01), 3)
     if no_target:
         if score >= threshold and any(_TOS.search(e.sentence) for e in evs):
             is_border = True
-        elif model is not None and words_p is not None and words_p >= model.solo_threshold and score >= threshold:
+        elif words_sure and score >= threshold:
             # the words are sure it is a dispute: the receiving end is the article's leading
             # other party ("Murmurate is back online after ElevenLabs reinstates its account")
             target = ctx.most_salient(actor)
