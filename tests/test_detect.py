@@ -320,3 +320,14 @@ def test_a_roundup_item_told_with_its_date_is_news_when_the_words_say_so() -> No
     assert not detect(title, text, GAZ, model=None).is_dispute
     r = detect(title, text, GAZ)
     assert r.is_dispute and (r.actor, r.target) == ("Anthropic", "Manus AI")
+
+
+def test_a_small_company_the_gazetteer_does_not_know_is_the_target_not_its_founder_or_its_buyer() -> None:
+    title = "What happened this week, and what it means for Brightloom customers"
+    text = ("Posted by Dana Ortiz, co-founder and CEO, Brightloom\n\nI want to explain why Brightloom has been slow "
+            "since Monday, and what we are doing about it. Last week we announced that Brightloom is joining OpenAI. "
+            "On Monday afternoon we received an email from Anthropic telling us our agreement was terminated, "
+            "effective immediately, because of the acquisition. Brightloom's agents now run on other models, and "
+            "Ortiz said the team is working through the weekend.")
+    r = d(title, text)
+    assert r.is_dispute and (r.actor, r.target) == ("Anthropic", "Brightloom")

@@ -84,6 +84,7 @@ class Inputs:
     target: str | None
     action: str | None
     solo: bool  # the pair came from the word model (the rules found no actor)
+    unknown: str | None = None  # the organisation the gazetteer does not know that the article keeps naming
 
 
 def _tokens(src: str, spans: Sequence[_Span], limit: int) -> list[str]:
@@ -163,7 +164,7 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
         for name in (c.actor, c.target):
             if name:
                 weight[name] = weight.get(name, 0.0) + c.weight
-    extras = [inp.actor, inp.target] + sorted(weight, key=lambda k: (-weight[k], k))
+    extras = [inp.actor, inp.target, inp.unknown] + sorted(weight, key=lambda k: (-weight[k], k))
     added = 0
     for extra in extras:
         if extra and extra not in parties and added < MAX_EXTRA:
@@ -227,6 +228,7 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
                 "a_product_co": float(inp.kinds.get(a) == "ai_product"),
                 "t_product_co": float(inp.kinds.get(t) == "ai_product"),
                 "t_unknown": float(t not in inp.kinds),
+                "t_unknown_named": float(t == inp.unknown),
                 "t_platform": float(inp.kinds.get(t) == "platform"),
                 "a_named_first": float(bool(order) and order[0] == a),
                 "t_first_other": float(next((o for o in order if o != a), None) == t),

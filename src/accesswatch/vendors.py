@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import ahocorasick
@@ -72,6 +73,12 @@ class Gazetteer:
 
     def __setstate__(self, state: list[tuple[str, Vendor, bool, bool]]) -> None:
         self.__init__(state)  # type: ignore[misc]
+
+    @cached_property
+    def first_words(self) -> frozenset[str]:
+        """The first word of every multi-word name ("Together" of "Together AI"): alone, it
+        is a known vendor's short name, not an unknown company."""
+        return frozenset(surface.split()[0] for surface, _v, _e, _p in self._names if " " in surface)
 
     def canonical(self, name: str) -> str | None:
         """Canonical vendor name for any known name (case-insensitive), or None."""
