@@ -43,6 +43,7 @@ import ahocorasick
 
 FEATURE_VERSION = "f2"
 MODEL_FILE = "detector_model.json"
+C_CAL = 0.5  # the calibration model's inverse L2 strength (train-detector --c; CV over 2,210: 0.1-1.0 F1 0.964-0.966)
 C_TEXT = 1.0  # the word model's inverse L2 strength (train-detector --c-text)
 SOLO_THRESHOLD = 0.55  # word-model probability that makes a positive the rules did not find (--solo)
 

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .calibrate import C_TEXT, SOLO_THRESHOLD
+from .calibrate import C_CAL, C_TEXT, SOLO_THRESHOLD
 from .errors import AccessWatchError
 from .roles import C_ROLES
 
@@ -439,7 +439,7 @@ def eval_cmd(files: Annotated[list[Path] | None, typer.Argument(help="Labelled J
 def train_detector(files: Annotated[list[Path] | None, typer.Argument(help="Labelled JSON lines files or directories.")] = None,
                    split: Annotated[Split, typer.Option(help="Train on these records (labelled = dev + test; "
                                                         "the blind sets are never trained on).")] = Split.labelled,
-                   c: Annotated[float, typer.Option("--c", help="Inverse L2 strength of the calibration model.")] = 0.1,
+                   c: Annotated[float, typer.Option("--c", help="Inverse L2 strength of the calibration model.")] = C_CAL,
                    c_text: Annotated[float, typer.Option("--c-text", help="Inverse L2 strength of the word model.")] = C_TEXT,
                    solo: Annotated[float, typer.Option("--solo", help="Word-model probability that makes a positive "
                                                        "the rules did not find.")] = SOLO_THRESHOLD,
