@@ -884,13 +884,21 @@ def _salience(title_mentions: list[Mention], mentions: list[Mention], lead: str 
 
 
 _BREAKS = (". ", "! ", "? ", "\n", ".\" ", ".” ", "…")
+_SENTENCE_MAX = 2000
 
 
 def _sentence_at(text: str, p: int) -> tuple[int, int]:
     """Bounds of the sentence around offset ``p`` (string searches, no regex: this is hot)."""
-    start = max(text.rfind(b, 0, p) + len(b) if text.rfind(b, 0, p) >= 0 else 0 for b in _BREAKS)
-    ends = [i for i in (text.find(b, p) for b in _BREAKS) if i >= 0]
-    end = min(ends) + 1 if ends else len(text)
+    # (searched within 2,000 characters either side: a break a text lacks would otherwise
+    # cost a scan of the whole text for every trigger)
+    lo, hi = max(0, p - _SENTENCE_MAX), min(len(text), p + _SENTENCE_MAX)
+    start = lo
+    for b in _BREAKS:
+        i = text.rfind(b, lo, p)
+        if i >= 0 and i + len(b) > start:
+            start = i + len(b)
+    ends = [i for i in (text.find(b, p, hi) for b in _BREAKS) if i >= 0]
+    end = min(ends) + 1 if ends else hi
     return start, end
 
 
