@@ -152,6 +152,18 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Named:
+    start: int
+    end: int
+    name: str
+    is_product: bool = False
+
+    @property
+    def vendor(self) -> Any:
+        return self
+
+
 def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     """Every ordered pair (actor, target) of the article's leading parties, with its
     features. The actor is an AI vendor of the gazetteer; the target any other party."""
@@ -159,11 +171,14 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     parties = [k for k, _ in ranked[:MAX_PARTIES]]
     # the rules' pair, then the parties their evidence weighs most (at most MAX_EXTRA more:
     # a dense article names dozens, and candidates grow with the square)
-    weight: dict[str, float] = {}
+    acts: dict[str, float] = {}  # the rules' evidence weight for each party as actor, as target
+    acted_on: dict[str, float] = {}
     for c in inp.clues:
-        for name in (c.actor, c.target):
-            if name:
-                weight[name] = weight.get(name, 0.0) + c.weight
+        if c.actor:
+            acts[c.actor] = acts.get(c.actor, 0.0) + c.weight
+        if c.target:
+            acted_on[c.target] = acted_on.get(c.target, 0.0) + c.weight
+    weight = {k: acts.get(k, 0.0) + acted_on.get(k, 0.0) for k in acts.keys() | acted_on.keys()}
     extras = [inp.actor, inp.target, inp.unknown] + sorted(weight, key=lambda k: (-weight[k], k))
     added = 0
     for extra in extras:
@@ -185,14 +200,6 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     prov = {p: provider_weight(p, inp.title_mentions, inp.mentions, inp.title, inp.text) for p in parties}
     # order of first appearance (headline first): a list of targets is labelled by its first
     order = list(dict.fromkeys(t[1:] for t in tok_t + tok_b if t.startswith("@")))
-
-    acts: dict[str, float] = {}
-    acted_on: dict[str, float] = {}
-    for c in inp.clues:
-        if c.actor:
-            acts[c.actor] = acts.get(c.actor, 0.0) + c.weight
-        if c.target:
-            acted_on[c.target] = acted_on.get(c.target, 0.0) + c.weight
 
     out = []
     for a in parties:
@@ -248,18 +255,6 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
                     f[k] = 1.0
             out.append(((a, t), f))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Named:
-    start: int
-    end: int
-    name: str
-    is_product: bool = False
-
-    @property
-    def vendor(self) -> Any:
-        return self
 
 
 def _pair_evidence(clues: Sequence[Clue], actor: str, target: str) -> float:
