@@ -392,7 +392,7 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
             continue
         name = m.group(0).rstrip(".").removesuffix("'s").removesuffix("’s")
         first = name.split()[0]
-        if first in _NOT_ORG or name in _NOT_ORG or len(name) < 3 or _NATIONALITY.match(first):
+        if first in _NOT_ORG or name in _NOT_ORG or name in _PLACES or len(name) < 3 or _NATIONALITY.match(first):
             continue
         end = m.start() + len(name)
         # an unknown capitalised name is an organisation only with a cue around it
@@ -406,7 +406,7 @@ def _parties(sentence: str, mentions: list[Mention]) -> list[_Party]:
 _CUT_WORDS = re.compile(r"\b(?:cut|revok|suspen|block|ban|barr|terminat|pull|yank|shut\s+off|lost\s+access|restrict|"
                         r"reinstat|distill|dispute|terms)", re.I)
 _BACK_ON = re.compile(r"back\s+on\b|(?:available|usable|working|accessible)\s+again\b")
-_OBJECT_VERBS = frozenset({"revoke", "suspend", "block", "restrict", "threaten", "restore"})
+_OBJECT_VERBS = frozenset({"revoke", "suspend", "block", "restrict", "threaten", "restore", "probe"})
 
 
 def _object_name(sentence: str, at: int) -> _Party | None:
@@ -1371,6 +1371,7 @@ def _role_inputs(title: str, text: str, title_mentions: list[Mention], mentions:
                   actor, target, action, solo, _unknown_org(title, text, title_mentions, mentions, ctx.short_names))
 
 
+# (the patterns below are used with .match(text, pos): a leading "^" would never match there)
 _LOWER2 = re.compile(r"[a-z]{2}")
 _LEADING = frozenset("If As So Then When While Where Why How What Who Now Here There Even Only Just Also But And Or "
                      "Yet Still Like Unlike With Without For From By At In On Of To After Before Since Until Because "
@@ -1385,11 +1386,11 @@ _PLACES = frozenset(
     "Mountain View Palo Alto Menlo Park Sunnyvale California Texas Congress Senate House Parliament Commission "
     "Series Seed Portfolio Market Markets Hello Welcome Thanks Today Tonight Week Weekly Daily Newsletter Podcast "
     "Episode Update Live Breaking Exclusive Analysis Opinion Explainer Briefing Digest Roundup".split())
-_PERSON_AFTER = re.compile(r"^,?\s+(?:(?:a|an|the|its|their)\s+)?(?:[\w-]+\s+)?(?:co-?founder|founder|chief|ceo|cto|head|president|"
+_PERSON_AFTER = re.compile(r",?\s+(?:(?:a|an|the|its|their)\s+)?(?:[\w-]+\s+)?(?:co-?founder|founder|chief|ceo|cto|head|president|"
                            r"spokes\w+|analyst|director|partner|engineer|researcher|professor|executive|maintainer|"
                            r"investor|economist|lawyer|attorney|senator|minister)\b", re.I)
 _PERSON_BEFORE = re.compile(r"\b(?:Mr|Ms|Mrs|Dr|Prof|Sir|Dame)\.?\s+$")
-_ORG_NEAR = re.compile(r"^(?:(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:access|api|accounts?|keys?|models?|customers|agents?|apps?|"
+_ORG_NEAR = re.compile(r"(?:(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:access|api|accounts?|keys?|models?|customers|agents?|apps?|"
                        r"team|maintainers|users|developers|engineers|chief|ceo|founders?|co-?founders?|workspace|"
                        r"organi[sz]ation|agreement|contract|website|product|platform)\b|"
                        r",\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,4}?(?:startup|start-up|company|firm|lab|developer|provider|"
@@ -1443,6 +1444,13 @@ def _unknown_org(title: str, text: str, title_mentions: list[Mention], mentions:
             elif weight > 1:
                 cue[name] = True  # named in the headline
     people |= {n for n in count if len(n.split()) == 2 and n.split()[1] in singles}
+    for short in [n for n in count if " " not in n]:  # "Lanternfish" is "Lanternfish AI"
+        longer = [n for n in count if n.startswith(short + " ") and n not in people]
+        if len(longer) == 1:
+            count[longer[0]] += count[short]
+            score[longer[0]] += score[short]
+            cue[longer[0]] = cue[longer[0]] or cue[short]
+            del count[short]
     names = [n for n in score if count[n] >= 2 and score[n] >= 4 and cue[n] and n not in people
              and not any(n in p.split() for p in people)]
     return max(sorted(names), key=lambda n: score[n]) if names else None

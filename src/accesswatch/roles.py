@@ -31,7 +31,7 @@ MAX_EXTRA = 2  # ... plus the rules' pair and the parties their evidence weighs 
 CONTEXT_CHARS = 4000  # party contexts are read in the headline and the body's first 4,000 characters
 C_ROLES = 1.0  # inverse L2 strength of the role model (train-detector --c-roles)
 
-_PROVIDES = re.compile(r"^(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|terms|chatbot|assistant|endpoints?|"
+_PROVIDES = re.compile(r"(?:'s|’s)\s+(?:[\w-]+\s+){0,2}?(?:api|apis|models?|platform|terms|chatbot|assistant|endpoints?|"
                        r"weights|llms?|outputs?|services|cloud)\b", re.I)
 _TOKEN = re.compile(r"[a-z]+|['’]s\b")
 
