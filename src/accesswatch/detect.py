@@ -951,7 +951,8 @@ _SENTENCE_END = (".", "!", "?", "\"", "”", "’", "'", ")", ":", "…", "。",
 def _without_links(text: str) -> str:
     """The article without the links to other stories that extraction keeps after it: bare
     lines (no full stop, short) after the article's last sentence that read like a dispute's
-    headline ("OpenAI revokes DeepSeek API keys"). Sign-offs ("— The Windsurf team") stay."""
+    headline ("OpenAI revokes DeepSeek API keys", in any language the detector reads).
+    Sign-offs ("— The Windsurf team") stay."""
     last = end = len(text.rstrip())
     while end > 0:
         start = text.rfind("\n", 0, end) + 1
@@ -962,7 +963,8 @@ def _without_links(text: str) -> str:
     if end <= 0 or end >= last:
         return text  # no sentence at all, or nothing after the last one (most articles: no copy made)
     tail = [line for line in text[end:].split("\n")
-            if not (_TEASER_PREFIX.match(line) or any(_TRIGGER.match(line, o) for o in _stem_offsets(line.lower())))]
+            if not (_TEASER_PREFIX.match(line) or any(_TRIGGER.match(line, o) for o in _stem_offsets(line.lower()))
+                    or _FOREIGN_ANY.search(line))]
     return text[:end] + "\n".join(tail)
 
 
@@ -1223,6 +1225,7 @@ _FOREIGN_ACTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("restrict", re.compile(r"限制|限流|制限")),
     ("probe", re.compile(r"调查|指控|指责|涉嫌|蒸馏|調査|蒸留")),
 ]
+_FOREIGN_ANY = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in _FOREIGN_ACTIONS), re.I)  # a teaser in another language
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _CJK_OBJECT = re.compile(r"API|接口|服务|服務|访问|模型|账户|账号|帐户|帐号|アクセス|モデル|アカウント|サービス")
 _CJK_CLASS = re.compile(r"中资控股|中资企业|中国控股|中资|中国企业|中国公司|中国資本|中国系|中国の企業|不支持(?:的)?(?:地区|国家)|中国大陆|中国地区")
