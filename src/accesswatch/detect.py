@@ -44,7 +44,7 @@ from .calibrate import (
     sigmoid,
 )
 from .models import Detection
-from .roles import Clue, Inputs, candidates, choose, provider_weight
+from .roles import Clue, Inputs, candidates, choose, pair_evidence, provider_weight
 from .vendors import Gazetteer, Mention
 
 RULES_VERSION = "rules-8"
@@ -652,10 +652,16 @@ class _Context:
     regulator_headline: bool = False
     speaker: str | None = None  # "Statement from Moonshot AI regarding ...": who speaks (we, our)
     short_names: frozenset[str] = frozenset()  # known vendors' first words ("Together"): not unknown companies
+    text: str = ""  # the body (for the unknown company a positive may need)
 
     @cached_property
     def salience(self) -> dict[str, float]:
         return _salience(*self.sources)
+
+    @cached_property
+    def unknown_org(self) -> str | None:
+        """The company the gazetteer does not know that the article keeps naming."""
+        return _unknown_org(self.sources[3], self.text, self.sources[0], self.sources[1], self.short_names)
 
     @cached_property
     def outage_lead(self) -> bool:
@@ -909,7 +915,7 @@ def _article_context(title: str, text: str, title_mentions: list[Mention], menti
     if m:
         speaker = next((x.vendor.name for x in title_mentions if x.start >= m.end() - 1 and x.vendor.is_ai), None)
     return _Context((title_mentions, mentions, text[:1200], title), bool(_REGULATOR.search(title)), speaker,
-                    short_names)
+                    short_names, text)
 
 
 def _evidence(title: str, text: str, title_mentions: list[Mention], mentions: list[Mention],
@@ -977,21 +983,7 @@ def _weight(ev: _Evidence) -> float:
 
 
 def _pair_score(evs: list[_Evidence], actor: str | None, target: str | None) -> float:
-    miss = 1.0
-    for ev in evs:
-        c = ev.strength * _weight(ev)
-        if ev.unordered and {ev.actor, ev.target} == {actor, target}:
-            c *= 0.85  # "A's B suspension": either order; ordered evidence decides
-        elif ev.actor == actor and ev.target == target:
-            pass
-        elif ev.actor == actor and ev.target is None:
-            c *= 0.6
-        elif ev.actor is None and ev.target == target:
-            c *= 0.6
-        else:
-            continue
-        miss *= 1 - min(0.95, c)
-    return 1 - miss
+    return pair_evidence(((e.actor, e.target, e.strength * _weight(e), e.unordered) for e in evs), actor, target)
 
 
 def version_of(model: Model | None) -> str:
@@ -1185,7 +1177,7 @@ def _decide(title: str | None, text: str | None, gazetteer: Gazetteer, threshold
         if target is None and not has_class:
             # a small company the gazetteer does not know, named again and again ("Kiteline",
             # "Tessellate 3.2 release notes", "the Kestrel agent framework's maintainers")
-            target = _unknown_org(title, text, title_mentions, mentions, ctx.short_names)
+            target = ctx.unknown_org
     if target is not None and (role_capture is not None or (label == "positive" and model is not None and model.roles)):
         cands = candidates(_role_inputs(title, text, title_mentions, mentions, ctx, evidence, actor, target, action,
                                         False))
@@ -1371,7 +1363,7 @@ def _role_inputs(title: str, text: str, title_mentions: list[Mention], mentions:
                   tuple(Clue(e.actor, e.target if e.target != CLASS_TARGET else None, e.strength * _weight(e),
                              e.unordered, e.action) for e in evidence),
                   ctx.salience, ctx.known, {m.vendor.name: m.vendor.kind for m in title_mentions + mentions},
-                  actor, target, action, solo, _unknown_org(title, text, title_mentions, mentions, ctx.short_names))
+                  actor, target, action, solo, ctx.unknown_org)
 
 
 # (the patterns below are used with .match(text, pos): a leading "^" would never match there)

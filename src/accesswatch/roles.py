@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -201,6 +201,7 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     # order of first appearance (headline first): a list of targets is labelled by its first
     order = list(dict.fromkeys(t[1:] for t in tok_t + tok_b if t.startswith("@")))
 
+    clue_tuples = [(c.actor, c.target, c.weight, c.unordered) for c in inp.clues]
     out = []
     for a in parties:
         if a not in inp.known_ai and a != inp.actor:
@@ -214,8 +215,8 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
                 "rule_actor": float(a == inp.actor),
                 "rule_target": float(t == inp.target),
                 "rule_actor_as_target": float(t == inp.actor),
-                "pair_ev": _pair_evidence(inp.clues, a, t),
-                "pair_ev_rev": _pair_evidence(inp.clues, t, a),
+                "pair_ev": pair_evidence(clue_tuples, a, t),
+                "pair_ev_rev": pair_evidence(clue_tuples, t, a),
                 "a_acts": math.log1p(acts.get(a, 0.0)),
                 "t_acted_on": math.log1p(acted_on.get(t, 0.0)),
                 "a_acted_on": math.log1p(acted_on.get(a, 0.0)),
@@ -257,18 +258,20 @@ def candidates(inp: Inputs) -> list[tuple[tuple[str, str], dict[str, float]]]:
     return out
 
 
-def _pair_evidence(clues: Sequence[Clue], actor: str, target: str) -> float:
-    """The rules' evidence that ``actor`` did it to ``target`` (noisy-or of the sentences)."""
+def pair_evidence(clues: Iterable[tuple[str | None, str | None, float, bool]], actor: str | None,
+                  target: str | None) -> float:
+    """The rules' evidence that ``actor`` did it to ``target``: a noisy-or over the evidence
+    sentences, each (actor, target, weight, unordered). One side named counts at 0.6; "A's B
+    suspension" (unordered) counts either way at 0.85, so ordered evidence decides."""
     miss = 1.0
-    for c in clues:
-        w = c.weight
-        if c.unordered and {c.actor, c.target} == {actor, target}:
+    for a, t, w, unordered in clues:
+        if unordered and {a, t} == {actor, target}:
             w *= 0.85
-        elif c.actor == actor and c.target == target:
+        elif a == actor and t == target:
             pass
-        elif c.actor == actor and c.target is None:
+        elif a == actor and t is None:
             w *= 0.6
-        elif c.actor is None and c.target == target:
+        elif a is None and t == target:
             w *= 0.6
         else:
             continue
